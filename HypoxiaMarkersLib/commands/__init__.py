@@ -1,0 +1,1 @@
+"""Subcommands of the hypoxia-markers tool, one module each."""

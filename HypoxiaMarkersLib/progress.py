@@ -1,0 +1,39 @@
+"""Progress reporting that works the same on the command line (tqdm) and in Slicer (a progress dialog).
+
+Long computations take ``progress``: a callable ``progress(done, total)`` called between chunks of work.
+If it returns ``False`` the computation stops and raises :class:`~HypoxiaMarkersLib.errors.Cancelled`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+from .errors import Cancelled
+
+ProgressCallback = Callable[[int, int], Optional[bool]]
+
+
+def report(progress: Optional[ProgressCallback], done: int, total: int) -> None:
+    """Call ``progress`` if given; raise :class:`Cancelled` when it asks to stop."""
+    if progress is not None and progress(done, total) is False:
+        raise Cancelled("cancelled by the user")
+
+
+@contextmanager
+def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True) -> Iterator[ProgressCallback]:
+    """A tqdm bar on stderr, yielded as a progress callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit=unit, unit_scale=True, disable=not enabled, leave=False)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
