@@ -74,3 +74,48 @@ def check_frame_times(times: Optional[Sequence[float]], n_frames: int, source: s
             expected="strictly increasing times in seconds",
         )
     return times
+
+
+def detect_baseline_frames(mean_signal: np.ndarray, *, rise_fraction: float = 0.1) -> int:
+    """Number of pre-contrast (baseline) frames, from the tumour's mean signal curve.
+
+    The bolus has arrived at the first frame whose relative signal increase over the first frame exceeds
+    ``rise_fraction`` of the curve's peak increase, and clearly exceeds the frame-to-frame noise of the
+    frames before it. Every frame before that one is baseline; the last of them is the arrival frame.
+
+    Parameters
+    ----------
+    mean_signal : ndarray, shape (n_frames,)
+        Mean signal of the tumour in each frame.
+    rise_fraction : float
+        Fraction of the peak enhancement that counts as a clear rise (default 0.1).
+
+    Returns
+    -------
+    int
+        The number of baseline frames (>= 1).
+
+    Raises
+    ------
+    InputError
+        If the curve does not enhance.
+    """
+    m = np.asarray(mean_signal, dtype=float)
+    reference = m[0]
+    if not reference > 0:
+        raise InputError("the tumour's mean signal in the first frame is not positive", field="baseline signal",
+                         expected="a positive pre-contrast signal")
+    rel = m / reference - 1.0
+    peak = float(np.max(rel))
+    # Frame-to-frame noise of the relative signal, robustly from the differences of the first frames.
+    early = np.diff(rel[: max(3, min(len(rel), 6))])
+    noise = 1.4826 * float(np.median(np.abs(early - np.median(early)))) if early.size else 0.0
+    if not peak > max(5.0 * noise, 1e-3):
+        raise InputError(
+            f"no contrast enhancement in the tumour (peak relative signal increase {peak:.3g})",
+            field="DCE signal",
+            expected="a rise of the tumour signal after the bolus",
+        )
+    # rel[0] is 0 by construction, so the first rising frame is at least frame 1.
+    rising = np.flatnonzero(rel > max(rise_fraction * peak, 3.0 * noise))
+    return int(rising[0])
