@@ -466,3 +466,54 @@ def test_log2_of_zero_needs_an_offset(tmp_path):
     assert "counts.csv" in str(info.value) and "'KCTD11'" in str(info.value) and "'S4'" in str(info.value)
     data = read_expression(path, log2=True, log2_offset=1)
     np.testing.assert_allclose(data.values.to_numpy(), np.log2(counts.to_numpy() + 1.0), rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The command on a GEO series matrix with a platform annotation table
+
+
+def test_command_on_geo_series_matrix_with_probe_map_and_biopsies(tmp_path):
+    import json
+    import statistics
+
+    from HypoxiaMarkersLib.cli import main
+
+    values = geo_cohort()
+    nulls = [("ILMN_2400219", "GSM9000002"), ("ILMN_1802252", "GSM9000005")]  # a DDIT3 probe and GAPDH
+    matrix = write_series_matrix(tmp_path / "GSE999999_series_matrix.txt.gz", values, nulls=nulls)
+    platform = write_platform(tmp_path / "GPL6884-11607.txt")
+    out = tmp_path / "geo" / "scores.csv"
+    assert main(["genes", str(matrix), "--probe-map", str(platform), "--patient-column", "patient",
+                 "--out", str(out)]) == 0
+    samples = pd.read_csv(out)
+    assert list(samples["sample"]) == list(values.columns)
+    assert samples.loc[2, "title"] == "Tumour P02 biopsy A"
+
+    # By hand: highest-mean probe per gene (means over the values present), medians, mean of centred values.
+    present = values.copy()
+    for probe, sample in nulls:
+        present.loc[probe, sample] = float("nan")
+    genes = {"DDIT3": ["ILMN_1676393", "ILMN_2400219"], "ERO1A": ["ILMN_1710756", "ILMN_1802053"],
+             "KCTD11": ["ILMN_1716106"], "P4HA2": ["ILMN_1682727"], "STC2": ["ILMN_1691884", "ILMN_2073184"],
+             "UPK1A": ["ILMN_1790689"]}
+    chosen = {g: max(ps, key=lambda p: statistics.fmean(v for v in present.loc[p] if v == v))
+              for g, ps in genes.items()}
+    assert chosen == {"DDIT3": "ILMN_1676393", "ERO1A": "ILMN_1802053", "KCTD11": "ILMN_1716106",
+                      "P4HA2": "ILMN_1682727", "STC2": "ILMN_1691884", "UPK1A": "ILMN_1790689"}
+    medians = {g: statistics.median(values.loc[p]) for g, p in chosen.items()}
+    expected = [sum(values.loc[p, s] - medians[g] for g, p in chosen.items()) / 6 for s in values.columns]
+    np.testing.assert_allclose(samples["hypoxia_score"], expected, rtol=0, atol=1e-12)
+    assert list(samples["patient"]) == ["P01", "P01", "P02", "P02", "P03", "P03", "P04", "P04"]
+
+    patients = pd.read_csv(tmp_path / "geo" / "scores_patients.csv")
+    assert list(patients["patient"]) == ["P01", "P02", "P03", "P04"]
+    np.testing.assert_allclose(patients["hypoxia_score"], np.mean(np.reshape(expected, (4, 2)), axis=1), atol=1e-12)
+    calls = np.reshape(np.array(expected) >= 0, (4, 2))
+    assert list(patients["biopsy_calls_agree"]) == list(calls[:, 0] == calls[:, 1])
+
+    result = json.loads((tmp_path / "geo" / "scores.json").read_text())
+    assert result["genes"]["ERO1A"]["probes"] == ["ILMN_1802053"]
+    assert result["genes"]["ERO1A"]["matched_names"] == ["ERO1L"]
+    assert result["genes"]["STC2"]["n_candidate_rows"] == 2
+    assert result["parameters"]["probe_column"] == "ID" and result["parameters"]["symbol_column"] == "Symbol"
+    assert result["metadata"]["geo_accession"] == "GSE999999"
