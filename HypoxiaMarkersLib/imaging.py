@@ -26,6 +26,7 @@ from .brix import (
     brix_curve,
     fit_brix,
 )
+from .dce_io import check_signal
 from .errors import InputError
 from .hypoxia import (
     SliceFraction,
@@ -236,8 +237,8 @@ def analyse_dce(
         raise InputError("the tumour mask is empty on the DCE grid", source="tumour mask",
                          expected="at least one tumour voxel inside the DCE series")
     times = np.asarray(series.times_s, dtype=float)
+    check_signal(series, mask)
     signal = series.signal[:, mask].T.astype(float)  # (n_voxels, n_frames)
-    _check_signal(signal, series.source)
 
     n_frames = times.size
     detected = p.baseline_frames is None
@@ -346,21 +347,6 @@ def _check_parameters(p: ImagingParameters) -> None:
     if p.baseline_frames is not None and int(p.baseline_frames) < 1:
         raise InputError("at least one baseline frame is needed", source="--baseline-frames",
                          expected="an integer >= 1")
-
-
-def _check_signal(signal: np.ndarray, source: str) -> None:
-    """NaN, infinite or negative signal in the tumour cannot be turned into a relative signal increase."""
-    bad = ~np.isfinite(signal)
-    if bad.any():
-        frame = int(np.flatnonzero(bad.any(axis=0))[0]) + 1
-        raise InputError(f"{int(bad.sum())} tumour signal value(s) are NaN or infinite (first in frame {frame})",
-                         source=source, field="signal", expected="finite MR signal intensities")
-    negative = signal < 0
-    if negative.any():
-        frame = int(np.flatnonzero(negative.any(axis=0))[0]) + 1
-        raise InputError(f"{int(negative.sum())} tumour signal value(s) are negative (first in frame {frame})",
-                         source=source, field="signal",
-                         expected="non-negative magnitude MR signal (not phase or subtracted images)")
 
 
 def _check_enhancement(mean_rsi: np.ndarray, n_base: int, source: str) -> None:

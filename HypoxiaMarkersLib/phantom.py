@@ -285,16 +285,18 @@ def write_phantom(phantom: Phantom, out_dir: Path) -> Path:
     """Write a phantom as files: the DCE series, T2W, the mask drawn on T2W, and the truth.
 
     Layout of ``out_dir``: ``dce.seq.nrrd`` (4D, Slicer sequence NRRD with frame times in s), ``t2w.nrrd``,
-    ``tumour_mask_t2w.nrrd`` (label map on the T2W grid, 1 = tumour), ``times_s.txt``, and ``truth/`` with
+    ``tumour_mask_t2w.nrrd`` (label map on the T2W grid, 1 = tumour), ``tumour.seg.nrrd`` (the same as a Slicer
+    segmentation with one segment "Tumour"), ``times_s.txt``, and ``truth/`` with
     ``a_brix.nrrd``, ``k_ep.nrrd``, ``k_el.nrrd``, ``hypoxic_mask.nrrd``, ``tumour_mask.nrrd`` on the DCE grid and
     ``truth.json``. Written atomically: the folder appears complete or not at all.
     """
-    from .io import write_dce
+    from .io import write_dce, write_segmentation
 
     with atomic_output_dir(Path(out_dir)) as tmp:
         write_dce(phantom.series, tmp / "dce.seq.nrrd")
         write_volume(phantom.t2w, phantom.t2w_geometry, tmp / "t2w.nrrd")
         write_volume(phantom.t2w_tumour_mask, phantom.t2w_geometry, tmp / "tumour_mask_t2w.nrrd")
+        write_segmentation(tmp / "tumour.seg.nrrd", {"Tumour": phantom.t2w_tumour_mask > 0}, phantom.t2w_geometry)
         np.savetxt(tmp / "times_s.txt", phantom.series.times_s, fmt="%.6f")
         truth = tmp / "truth"
         truth.mkdir()

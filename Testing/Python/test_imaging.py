@@ -166,11 +166,11 @@ def test_mask_on_another_grid_is_refused():
 def test_non_finite_or_negative_tumour_signal_is_refused(bad, match):
     series, mask = small_series()
     signal = series.signal.copy()
-    k, j, i = np.argwhere(mask)[0]
+    k, j, i = (int(v) for v in np.argwhere(mask)[0])
     signal[7, k, j, i] = bad
     with pytest.raises(InputError, match=match) as error:
         analyse_dce(dataclasses.replace(series, signal=signal), mask)
-    assert "frame 8" in str(error.value)
+    assert f"frame 7, voxel (k, j, i) = {(k, j, i)}" in str(error.value)
 
 
 def test_flat_curves_are_refused():
