@@ -374,3 +374,29 @@ def test_command_errors_exit_2_with_message_and_leave_no_output(tmp_path, capsys
     assert main(["genes", str(five), "--out", str(out), "--allow-missing"]) == 0
     result = json.loads((tmp_path / "scores.json").read_text())
     assert result["missing_genes"] == {"UPK1A": ["UPK1A"]} and any("5 of 6" in w for w in result["warnings"])
+
+
+def test_reference_modes_and_stored_probe_fallback(tmp_path):
+    expr, annotation, values, _ = probe_level(tmp_path)
+    data = read_expression(expr, probe_map=annotation)
+    with pytest.raises(InputError) as info:
+        score_samples(data, reference="stored")
+    assert "no stored reference" in str(info.value) and "--save-reference" in info.value.expected
+    stored = signature_with_reference(load_signature(), score_samples(data))
+    # --reference cohort ignores the stored values: the medians of these samples are used again.
+    again = score_samples(data, stored, reference="cohort")
+    assert again.reference_source == "cohort" and again.reference == score_samples(data).reference
+
+    # New data whose STC2 probes carry other IDs: the stored probe is absent, the rule picks one, with a warning.
+    renamed = values.rename(index={"ILMN_6": "ILMN_60", "ILMN_7": "ILMN_70", "ILMN_8": "ILMN_80"})
+    path = tmp_path / "renamed.csv"
+    renamed.rename_axis("ID_REF").to_csv(path)
+    platform = pd.read_csv(annotation).replace({"ILMN_6": "ILMN_60", "ILMN_7": "ILMN_70", "ILMN_8": "ILMN_80"})
+    platform.to_csv(tmp_path / "platform2.csv", index=False)
+    moved = score_samples(read_expression(path, probe_map=tmp_path / "platform2.csv"), stored)
+    assert moved.probes["STC2"] == ["ILMN_70"]
+    assert any("STC2: stored reference probe(s) ILMN_7 not in the data" in w for w in moved.warnings)
+    # Gene-level data (one row per gene) use that row without a warning.
+    gene_level = score_single_sample({"DDIT3": 9, "ERO1A": 9, "KCTD11": 8, "P4HA2": 10, "STC2": 7, "UPK1A": 5},
+                                     stored)
+    assert not gene_level.warnings and gene_level.n_genes == 6
