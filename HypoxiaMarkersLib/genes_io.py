@@ -972,6 +972,17 @@ def apply_scale_policy(data: ExpressionData, *, log2: bool, log2_offset: float =
         data.log2_transformed = True
         data.log2_offset = float(log2_offset)
     elif check and scale is not None and scale.looks_linear:
+        # A few samples far above the log2 range among log2 ones are usually numeric annotation columns (IDs).
+        with np.errstate(invalid="ignore"):
+            high = np.nanmax(np.where(np.isfinite(values), values, np.nan), axis=0) > LOG2_CEILING
+        if 0 < high.sum() <= high.size / 2:
+            odd = [str(s) for s in data.values.columns[high][:5]]
+            raise InputError(
+                f"sample(s) {', '.join(odd)} hold values above {LOG2_CEILING:g} while the others look log2",
+                source=data.source, field=", ".join(odd),
+                expected="log2 expression in every sample (name annotation columns such as IDs with "
+                         "--annotation-columns)",
+            )
         raise InputError(
             f"the values look linear, not log2: {scale.reason}", source=data.source, field="values",
             expected="log2 expression (transform with --log2, adding --log2-offset 1 for counts with zeros; or "

@@ -517,3 +517,15 @@ def test_command_on_geo_series_matrix_with_probe_map_and_biopsies(tmp_path):
     assert result["genes"]["STC2"]["n_candidate_rows"] == 2
     assert result["parameters"]["probe_column"] == "ID" and result["parameters"]["symbol_column"] == "Symbol"
     assert result["metadata"]["geo_accession"] == "GSE999999"
+
+
+def test_numeric_id_column_among_log2_samples_gets_pointed_at(tmp_path):
+    frame = small_table(n=8)
+    frame.insert(0, "Entrez_ID", [1649, 30001, 51259, 8974, 8614, 11045, 2597])
+    path = tmp_path / "with_ids.csv"
+    frame.rename_axis("gene").to_csv(path)
+    with pytest.raises(InputError) as info:
+        read_expression(path)
+    assert info.value.field == "Entrez_ID" and "--annotation-columns" in info.value.expected
+    data = read_expression(path, annotation_columns=["Entrez_ID"])
+    assert "Entrez_ID" not in data.samples and len(data.samples) == 8
