@@ -302,8 +302,10 @@ def score_samples(
                                 f"{signature.probe_selection} of {len(candidates)} rows used instead")
             block = matrix[[position[c] for c in candidates]]
             if signature.probe_selection == "highest_mean":
-                means = np.nanmean(block, axis=1)  # every row has a value (empty rows are refused on reading)
-                chosen = [candidates[int(np.nanargmax(means))]]
+                with _quiet_nan_warnings():
+                    means = np.nanmean(block, axis=1)
+                # Rows without any value (possible for in-memory tables) never win; all empty -> the first.
+                chosen = [candidates[int(np.nanargmax(means)) if np.isfinite(means).any() else 0]]
             else:
                 chosen = candidates
         block = matrix[[position[c] for c in chosen]]
