@@ -52,7 +52,8 @@ def hscomp(x, y, x0: float, y0: float) -> np.ndarray:
     x0, y0 : float
         Intercepts of the separating line with the x and y axes (both > 0).
     """
-    if not (x0 > 0 and y0 > 0 and np.isfinite(x0) and np.isfinite(y0)):
+    if not (np.all(np.asarray(x0) > 0) and np.all(np.asarray(y0) > 0) and np.all(np.isfinite(x0))
+            and np.all(np.isfinite(y0))):
         raise InputError(f"line intercepts x0={x0!r}, y0={y0!r} are not both positive", field="x0, y0",
                          expected="x0 > 0 and y0 > 0")
     x = np.asarray(x, dtype=float)
@@ -100,8 +101,8 @@ def candidate_lines(x, y, *, n_directions: int = 90, min_prop: float = 0.1,
                          expected=f"at least {2 * max(min_size, 1)} patients or a smaller minimum group size")
     sx = np.std(x)
     sy = np.std(y)
-    if not (sx > 0 and sy > 0):
-        which = "imaging" if not sx > 0 else "gene score"
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        which = "imaging" if np.ptp(x) == 0 else "gene score"
         raise InputError(f"the {which} marker has one value only", field=which,
                          expected="markers that vary between patients")
     angles = (np.arange(n_directions) + 0.5) * (np.pi / 2.0) / n_directions
@@ -326,7 +327,9 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
 
     ``method="bootstrap"`` (Harrell, Lee & Mark 1996): in each bootstrap sample rerun the whole search, take
     the log HR of its classes in the sample (apparent) minus the log HR of the same line's classes in the
-    original cohort (test); the mean difference is the optimism, subtracted from the apparent log HR.
+    original cohort (test), oriented by the sign of the sample's log HR (the search is two-sided); the mean
+    difference is the optimism, subtracted from the absolute apparent log HR (the sign is kept). A corrected
+    |log HR| can reach or cross 0 when the search finds nothing that replicates.
 
     ``method="cv"``: ``folds``-fold cross-validation repeated ``resamples`` times; each patient is classified by
     the line searched without them, and the HR of these out-of-fold classes is computed on the whole cohort;
@@ -354,10 +357,12 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
             in_sample = cox_log_hr(time[index], event[index], boot.high)
             on_original = cox_log_hr(time, event, hscomp(x, y, boot.x0, boot.y0) >= 0)
             if np.isfinite(in_sample) and np.isfinite(on_original):
-                values.append(in_sample - on_original)
+                # The search is two-sided: the optimism is how much the effect found in the sample shrinks on
+                # the original cohort, measured in the direction the sample's search found.
+                values.append(np.sign(in_sample) * (in_sample - on_original))
             report(progress, b + 1, resamples)
         optimism = float(np.mean(values)) if values else float("nan")
-        corrected = apparent - optimism
+        corrected = np.sign(apparent) * (abs(apparent) - optimism)
     elif method == "cv":
         if not 2 <= folds <= n:
             raise InputError(f"{folds} folds for {n} patients", field="folds", expected="2 ≤ folds ≤ patients")

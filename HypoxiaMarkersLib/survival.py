@@ -219,7 +219,8 @@ def kaplan_meier(time, event, *, conf_level: float = 0.95, conf_type: str = "log
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.cumprod(1.0 - n_event / n_risk)
         greenwood = np.cumsum(np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0))
-        std_err = np.sqrt(greenwood)
+        # Undefined once the curve reaches 0 (R reports NaN there, too).
+        std_err = np.where(survival > 0, np.sqrt(greenwood), np.nan)
         ci_low, ci_high = _km_interval(survival, std_err, z, conf_type)
     return KaplanMeier(time=unique, n_risk=n_risk.astype(int), n_event=n_event.astype(int),
                        n_censor=n_censor.astype(int), survival=survival, std_err=std_err, ci_low=ci_low,
@@ -507,12 +508,20 @@ def cox_fit(time, event, design: pd.DataFrame, *, terms: Optional[Dict[str, List
     loglik_null = float(loglik_null)
     lr = 2.0 * (loglik - loglik_null)
     df = len(names)
-    wald = float(coef @ np.linalg.solve(cov, coef))
+    try:
+        wald = float(coef @ np.linalg.solve(cov, coef))
+    except np.linalg.LinAlgError:
+        wald = float("nan")
     score0, info0, _ = _efron(time, event, x, np.zeros(len(names)))
     score_chi2 = float(score0 @ np.linalg.lstsq(info0, score0, rcond=None)[0])
+    # Monotone likelihood (a group without events): coefficients run off; flag it instead of pretending.
+    if not np.all(np.isfinite(coef)) or np.any(np.abs(coef) * np.nanstd(x, axis=0) > 15):
+        converged = False
+    with np.errstate(over="ignore"):
+        hr, ci_low, ci_high = np.exp(coef), np.exp(coef - zq * se), np.exp(coef + zq * se)
     result = CoxResult(
-        names=names, coef=coef, se=se, z=z_value, p=p, hr=np.exp(coef), ci_low=np.exp(coef - zq * se),
-        ci_high=np.exp(coef + zq * se), loglik_null=loglik_null, loglik=loglik, lr_chi2=lr, lr_df=df,
+        names=names, coef=coef, se=se, z=z_value, p=p, hr=hr, ci_low=ci_low,
+        ci_high=ci_high, loglik_null=loglik_null, loglik=loglik, lr_chi2=lr, lr_df=df,
         lr_p=float(stats.chi2.sf(lr, df)), wald_chi2=wald, wald_p=float(stats.chi2.sf(wald, df)),
         score_chi2=score_chi2, score_p=float(stats.chi2.sf(score_chi2, df)), n=int(time.size),
         events=int(event.sum()), converged=converged, terms=dict(terms or {n: [n] for n in names}),
@@ -644,16 +653,23 @@ def ph_test(time, event, x, beta, *, terms: Optional[Dict[str, List[str]]] = Non
     gtime = ttimes - ttimes[event == 1].mean()
     _, info, _, u_g, i_g, i_gg = _efron(time, event, x, np.asarray(beta, dtype=float), gtime=gtime)
     imat = np.block([[info, i_g], [i_g.T, i_gg]])
+    def quadratic_form(matrix: np.ndarray, vector: np.ndarray) -> float:
+        # A singular information matrix (tiny cohorts, a covariate constant among the events) gives no test.
+        try:
+            return float(vector @ np.linalg.solve(matrix, vector))
+        except np.linalg.LinAlgError:
+            return float("nan")
+
     labels, chi2, df = [], [], []
     for term, columns in terms.items():
         jj = [names.index(c) for c in columns]
         kk = list(range(p)) + [j + p for j in jj]
         u = np.concatenate([np.zeros(p), u_g[jj]])
-        chi2.append(float(u @ np.linalg.solve(imat[np.ix_(kk, kk)], u)))
+        chi2.append(quadratic_form(imat[np.ix_(kk, kk)], u))
         df.append(len(jj))
         labels.append(term)
     u = np.concatenate([np.zeros(p), u_g])
-    chi2.append(float(u @ np.linalg.solve(imat, u)))
+    chi2.append(quadratic_form(imat, u))
     df.append(p)
     labels.append("GLOBAL")
     chi2_arr = np.array(chi2)

@@ -175,5 +175,28 @@ if (file.exists(tcga_path)) {
   ref$tcga_age <- marker_case(tcga, "age", 50, c("stage"), horizon = 1826.25, km_by = "stage")
 }
 
+# Groups 1-4 of two markers ("imaging" x, "genes" y), their agreement and Kruskal-Wallis tests of covariates.
+groups_case <- function(d, x, y, x_cut, y_cut, covariates) {
+  d <- d[complete.cases(d[, c(x, y)]), ]
+  xh <- d[[x]] >= x_cut
+  yh <- d[[y]] >= y_cut
+  group <- ifelse(xh & yh, 1, ifelse(yh, 2, ifelse(xh, 4, 3)))
+  tab <- matrix(c(sum(group == 1), sum(group == 2), sum(group == 4), sum(group == 3)), 2)
+  ft <- fisher.test(tab)
+  sp <- suppressWarnings(cor.test(d[[x]], d[[y]], method = "spearman", exact = FALSE))
+  pe <- cor.test(d[[x]], d[[y]], method = "pearson")
+  out <- list(x = x, y = y, x_cut = x_cut, y_cut = y_cut, counts = arr(as.numeric(table(factor(group, 1:4)))),
+              table = arr(as.vector(t(tab))), fisher_p = ft$p.value, fisher_or = unname(ft$estimate),
+              fisher_ci = arr(as.numeric(ft$conf.int)), spearman_rho = unname(sp$estimate), spearman_p = sp$p.value,
+              pearson_r = unname(pe$estimate), pearson_p = pe$p.value)
+  out$kruskal <- lapply(covariates, function(cv) {
+    k <- kruskal.test(d[[cv]], factor(group))
+    list(covariate = cv, h = unname(k$statistic), df = unname(k$parameter), p = k$p.value)
+  })
+  out
+}
+ref$groups_gbsg2 <- groups_case(gbsg2, "tsize", "age", 25, 50, c("pnodes", "estrec"))
+ref$groups_lung <- groups_case(lung[!is.na(lung$ph.karno), ], "ph.karno", "age", 90, 70, c("wt.loss"))
+
 cat(to_json(ref), "\n", file = "r_reference.json")
 cat("wrote r_reference.json\n")

@@ -1,0 +1,70 @@
+"""Groups 1–4, their agreement and covariates across them, against R (fisher.test, cor.test, kruskal.test).
+
+Reference: reference/make_reference.R, function groups_case: with x_high = x >= x_cut and y_high = y >= y_cut,
+group 1 both, 2 y only, 3 neither, 4 x only;
+
+    fisher.test(matrix(c(n1, n2, n4, n3), 2))          # rows x more/less, columns y more/less
+    cor.test(x, y, method = "spearman", exact = FALSE); cor.test(x, y, method = "pearson")
+    kruskal.test(covariate, factor(group))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.groups import classify_groups, compare_groups
+
+REFERENCE = Path(__file__).parent / "reference"
+R = json.loads((REFERENCE / "r_reference.json").read_text())
+
+
+def test_classify_groups_follows_the_paper():
+    imaging = [True, False, False, True]
+    genes = [True, True, False, False]
+    assert classify_groups(imaging, genes).tolist() == [1, 2, 3, 4]
+    with pytest.raises(InputError):
+        classify_groups([True], [True, False])
+
+
+@pytest.mark.parametrize("case,dataset", [("groups_gbsg2", "gbsg2.csv"), ("groups_lung", "lung.csv")])
+def test_agreement_statistics_match_r(case, dataset):
+    ref = R[case]
+    d = pd.read_csv(REFERENCE / dataset)
+    d = d[d[ref["x"]].notna() & d[ref["y"]].notna()].reset_index(drop=True)
+    x = d[ref["x"]].to_numpy(float)
+    y = d[ref["y"]].to_numpy(float)
+    covariates = d[[k["covariate"] for k in ref["kruskal"]]]
+    result = compare_groups(x >= ref["x_cut"], y >= ref["y_cut"], x, y, covariates=covariates)
+    assert [result.counts[g] for g in (1, 2, 3, 4)] == ref["counts"]
+    assert result.table.ravel().tolist() == ref["table"]
+    assert result.concordance == pytest.approx((ref["counts"][0] + ref["counts"][2]) / len(d))
+    assert result.fisher_p == pytest.approx(ref["fisher_p"], rel=1e-6)
+    # R finds the conditional MLE with uniroot (tolerance ~1e-4); scipy solves it more tightly.
+    assert result.fisher_odds_ratio == pytest.approx(ref["fisher_or"], rel=1e-4)
+    assert result.fisher_ci_low == pytest.approx(ref["fisher_ci"][0], rel=1e-4)
+    assert result.fisher_ci_high == pytest.approx(ref["fisher_ci"][1], rel=1e-4)
+    assert result.spearman_rho == pytest.approx(ref["spearman_rho"], rel=1e-10)
+    assert result.spearman_p == pytest.approx(ref["spearman_p"], rel=1e-6)
+    assert result.pearson_r == pytest.approx(ref["pearson_r"], rel=1e-10)
+    assert result.pearson_p == pytest.approx(ref["pearson_p"], rel=1e-8)
+    for k in ref["kruskal"]:
+        mine = result.kruskal_wallis[k["covariate"]]
+        assert mine["h"] == pytest.approx(k["h"], rel=1e-10)
+        assert mine["df"] == k["df"]
+        assert mine["p"] == pytest.approx(k["p"], rel=1e-8)
+    out = result.to_dict()
+    assert out["n_discordant"] == ref["counts"][1] + ref["counts"][3]
+
+
+def test_kruskal_wallis_reports_missing_values_and_refuses_text():
+    high = np.array([True, False] * 5)
+    result = compare_groups(high, high[::-1], covariates=pd.DataFrame({"volume": [1, 2, np.nan, 4, 5, 6, 7, 8, 9, 10]}))
+    assert result.kruskal_wallis["volume"]["n_missing"] == 1
+    with pytest.raises(InputError, match="not numeric"):
+        compare_groups(high, high, covariates=pd.DataFrame({"stage": ["I", "II"] * 5}))
