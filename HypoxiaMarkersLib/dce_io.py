@@ -21,7 +21,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
 import numpy as np
@@ -70,6 +70,7 @@ def read_dce(
     *,
     times: Optional[Sequence[float]] = None,
     frame_interval: Optional[float] = None,
+    progress: Optional[Callable[[int, int], object]] = None,
 ) -> DceSeries:
     """Read a DCE-MRI series with its frame times.
 
@@ -83,6 +84,8 @@ def read_dce(
         Frame times in seconds (``--times``); they replace the times in the data.
     frame_interval : float, optional
         Seconds between frames (``--frame-interval``): times are ``0, dt, 2 dt, ...``; replaces the data's times.
+    progress : callable, optional
+        ``progress(done, total)`` while a DICOM folder is read (returning False cancels).
 
     Returns
     -------
@@ -106,7 +109,7 @@ def read_dce(
         source = str(path)
         if not path.exists():
             raise InputError("file or folder not found", source=source, expected="a 4D image file or a DICOM folder")
-        raw = _read_path(path)
+        raw = _read_path(path, progress)
     n_frames = raw.signal.shape[0]
     if n_frames < 2:
         raise InputError(f"{n_frames} frame: a DCE series needs a time axis", source=source,
@@ -156,11 +159,11 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _read_path(path: Path) -> _Raw:
+def _read_path(path: Path, progress=None) -> _Raw:
     if path.is_dir():
         from .dicom_io import read_dicom_series
 
-        dicom = read_dicom_series(path)
+        dicom = read_dicom_series(path, progress=progress)
         return _Raw(dicom.signal, dicom.geometry, dicom.times_s, dicom.time_source, dict(dicom.metadata))
     suffix = _suffix(path)
     if suffix in (".nrrd", ".nhdr", ".seq.nrrd", ".seq.nhdr"):
@@ -228,7 +231,7 @@ def _read_nrrd(path: Path) -> _Raw:
             raise InputError(f"the frames are {image.GetDimension()}D", source=str(path), field="sizes",
                              expected="3D frames")
         array = sitk.GetArrayViewFromImage(image)  # (k, j, i, t)
-        signal = np.moveaxis(array, -1, 0).astype(np.float32)
+        signal = np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=np.float32)  # one copy, (t, k, j, i)
         geometry = Geometry.from_sitk(image)
         times, time_source, metadata = _sequence_times(header, frame_axis, path)
         return _Raw(signal, geometry, times, time_source, metadata)

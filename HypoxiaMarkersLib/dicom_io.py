@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .volume import Geometry
 
 # The tags read in the header pass (names as in pydicom's dictionary).
@@ -417,8 +417,6 @@ def read_dicom_series(
             signal[t, k] = _pixels(pydicom, path, geometry.shape[1:])
             done += 1
             if progress is not None and progress(done, total) is False:
-                from .errors import Cancelled
-
                 raise Cancelled("reading the DICOM series was cancelled")
 
     first = headers[0].ds

@@ -310,3 +310,14 @@ def test_corrupt_pixel_data_is_reported(tmp_path):
     with pytest.raises(InputError, match="pixel data") as error:
         read_dce(folder)
     assert victim.name in str(error.value)
+
+
+def test_progress_and_cancel(tmp_path):
+    from HypoxiaMarkersLib.errors import Cancelled
+
+    folder = write_series(tmp_path / "s", lambda t, k: {"TriggerTime": 1000.0 * t})
+    calls = []
+    read_dce(folder, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (FRAMES * SLICES, FRAMES * SLICES) and len(calls) == FRAMES * SLICES
+    with pytest.raises(Cancelled):
+        read_dce(folder, progress=lambda done, total: done < 3)

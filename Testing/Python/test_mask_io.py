@@ -13,6 +13,7 @@ import warnings
 import nrrd
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.io import (
@@ -326,3 +327,12 @@ def test_4d_file_is_not_a_label_map(tmp_path):
     path = write_dce(DceSeries(signal, np.array([0.0, 1.0]), T2W), tmp_path / "dce.nrrd")
     with pytest.raises(InputError, match="4D image.*expected a 3D label map"):
         read_tumour_mask(path, DCE)
+
+
+def test_mask_on_the_dce_grid_is_unchanged(shared_data):
+    """The in-vivo masks are on the DCE grid: resampling must give back the same voxels."""
+    folder = shared_data / "invivo-dce-slice"
+    series = read_dce(folder / "dce.nrrd")
+    for name in ("mask_tissue.nrrd", "mask_all.nrrd"):
+        stored = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / name))) != 0
+        np.testing.assert_array_equal(read_tumour_mask(folder / name, series.geometry), stored)
