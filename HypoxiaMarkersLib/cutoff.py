@@ -2,9 +2,9 @@
 
 The paper chose its imaging cutoff (HF 0.27) as the value with the strongest association to PFS. A maximum over
 many cutoffs is optimistic, so next to the naive p-value this module reports the selection-adjusted p-values of
-maximally selected rank statistics (Lausen & Schumacher, Biometrics 1992;48:73–85, and Lausen & Schumacher,
-Comput Stat Data Anal 1996 / the 1994 improved Bonferroni bound as used by R's ``maxstat``) and a permutation
-p-value.
+maximally selected rank statistics (Lausen & Schumacher, Biometrics 1992;48:73–85, and the improved Bonferroni
+bound of Worsley 1982 as given by Lausen, Sauerbrei & Schumacher 1994, as used by R's ``maxstat``) and a
+permutation p-value.
 
 Conventions follow R's ``maxstat.test(Surv(time, event) ~ marker, smethod = "LogRank")`` (Hothorn & Lausen):
 
@@ -167,7 +167,7 @@ def p_lausen_schumacher_1992(statistic: float, min_prop: float = 0.1, max_prop: 
 
 
 def p_lausen_schumacher_1994(statistic: float, n: int, split_sizes: np.ndarray) -> float:
-    """Improved Bonferroni p-value of a maximally selected statistic (Lausen & Schumacher 1994, Worsley 1982).
+    """Improved Bonferroni p-value of a maximally selected statistic (Lausen, Sauerbrei & Schumacher 1994).
 
     As ``maxstat::pLausen94`` with the split sizes m actually searched: 2(1 − Φ(b)) plus
     Σ (1/π) e^{−b²/2} (t − (b²/4 − 1) t³/6) over consecutive sizes, t = sqrt(1 − m₁(N − m₂)/((N − m₁)m₂));
