@@ -12,7 +12,8 @@ with a penalty on the integrated squared second derivative). Why statsmodels and
 already a dependency of HypoxiaMarkersLib and installs in Slicer 5.8 (Python 3.9, numpy 1.26, scipy 1.13);
 pygam 0.12 requires Python >= 3.10 (and scipy < 1.17), so it cannot be installed there, and older pygam releases
 would be one more pinned dependency. The smoothing weight is chosen by generalized cross-validation,
-``GCV = n RSS / (n - edf)^2`` as in R's mgcv, over a fixed log-spaced grid; statsmodels' own
+``GCV = n RSS / (n - edf)^2`` as in R's mgcv, over a fixed log-spaced grid (evaluated in closed form, see
+``_select_penalty_weight``), then fitted by statsmodels at the chosen weight; statsmodels' own
 ``select_penweight`` is marked experimental, optimises with random restarts (basinhopping) and fails on a model
 that has not been fitted yet, so a deterministic grid is used. The curve agrees with R's
 ``mgcv::gam(sd ~ s(hf), method = "GCV.Cp")`` on the test phantoms (Testing/Python/reference/heterogeneity).
@@ -34,7 +35,7 @@ MORE = "more clustering"
 LESS = "less clustering"
 DEFAULT_BASIS_SIZE = 10
 DEFAULT_MIN_TUMOURS = 10
-PENALTY_GRID = np.logspace(-8, 8, 65)
+PENALTY_GRID = np.logspace(-8, 8, 161)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def fit_clustering(
     min_tumours : int
         Fewer tumours than this is an error (default 10): a smooth curve over a handful of points says little.
     penalty_grid : sequence of float, optional
-        Candidate smoothing weights (default 65 values from 1e-8 to 1e8, log-spaced).
+        Candidate smoothing weights (default 161 values from 1e-8 to 1e8, log-spaced).
 
     Returns
     -------
@@ -166,21 +167,17 @@ def fit_clustering(
     size = max(size, 4)  # a cubic B-spline basis has at least degree + 1 functions
     smoother = BSplines(hf.reshape(-1, 1), df=[size], degree=[3], constraints="center")
     intercept = np.ones((hf.size, 1))
-    best = None
     grid = PENALTY_GRID if penalty_grid is None else np.asarray(penalty_grid, dtype=float)
+    model = GLMGam(y, exog=intercept, smoother=smoother, alpha=[float(grid[0])])
+    weight, _, _ = _select_penalty_weight(model, y, grid)
     with warnings.catch_warnings():
-        # Very small weights leave a near-singular basis; statsmodels warns but the pseudo-inverse fit is fine.
+        # Very small weights leave a near-singular basis; statsmodels warns but the fit is fine.
         warnings.simplefilter("ignore")
-        for weight in grid:
-            result = GLMGam(y, exog=intercept, smoother=smoother, alpha=[weight]).fit()
-            edf = float(result.hat_matrix_trace)
-            rss = float(np.sum((y - result.fittedvalues) ** 2))
-            gcv = hf.size * rss / (hf.size - edf) ** 2 if edf < hf.size else np.inf
-            if best is None or gcv < best[0]:
-                best = (gcv, float(weight), edf, result)
-    gcv, weight, edf, result = best
+        result = GLMGam(y, exog=intercept, smoother=smoother, alpha=[weight]).fit()
     fitted = np.asarray(result.fittedvalues, dtype=float)
     residual = y - fitted
+    edf = float(result.hat_matrix_trace)
+    gcv = hf.size * float(np.sum(residual**2)) / (hf.size - edf) ** 2
     return ClusteringFit(
         hypoxic_fraction=hf,
         sd=y,
@@ -193,6 +190,36 @@ def fit_clustering(
         basis_size=size,
         _result=result,
     )
+
+
+def _select_penalty_weight(model, y: np.ndarray, grid: np.ndarray):
+    """The weight of ``grid`` with the smallest GCV, with its edf and GCV.
+
+    For a Gaussian GAM with identity link, statsmodels' fit at weight ``w`` is the penalised least-squares
+    solution ``beta = (X'X + 2 S(w))^-1 X'y`` with ``S(w)`` its penalty matrix (``penalized_wls`` doubles it), and
+    edf = trace of the hat matrix = ``trace((X'X + 2 S(w))^-1 X'X)``. Evaluating that for every weight costs a
+    small p x p solve instead of a full statsmodels fit (which takes SVDs of n x p matrices), so a fine grid is
+    cheap for thousands of tumours; the final fit is statsmodels' own at the chosen weight.
+    """
+    x = np.asarray(model.exog, dtype=float)
+    gram = x.T @ x
+    xty = x.T @ y
+    n = y.size
+    best = (np.inf, float(grid[0]), float("nan"))
+    for weight in grid:
+        system = gram + 2.0 * model.penal.penalty_matrix(alpha=[float(weight)])
+        try:
+            solved = np.linalg.solve(system, np.column_stack([xty, gram]))
+        except np.linalg.LinAlgError:
+            solved = np.linalg.lstsq(system, np.column_stack([xty, gram]), rcond=None)[0]
+        beta, hat = solved[:, 0], solved[:, 1:]
+        edf = float(np.trace(hat))
+        rss = float(np.sum((y - x @ beta) ** 2))
+        gcv = n * rss / (n - edf) ** 2 if edf < n else np.inf
+        if gcv < best[0]:
+            best = (gcv, float(weight), edf)
+    gcv, weight, edf = best
+    return weight, edf, gcv
 
 
 def reference_curves(

@@ -221,3 +221,23 @@ def test_clustering_bad_input_is_a_clear_error():
     with pytest.raises(InputError, match="distinct slice HF"):
         fit_clustering(np.repeat([0.1, 0.3], 6), hf)
     assert set(fit_clustering(hf, hf * (1 - hf) + 0.01 * np.sin(40 * hf)).label) <= {MORE, LESS}
+
+
+def test_penalty_selection_in_closed_form_matches_statsmodels_fits():
+    from statsmodels.gam.api import BSplines, GLMGam
+
+    from HypoxiaMarkersLib.clustering import _select_penalty_weight
+
+    data = pd.read_csv(REFERENCE / "gam_phantoms.csv")
+    x, y = data["hf"].to_numpy(), data["sd"].to_numpy()
+    smoother = BSplines(x.reshape(-1, 1), df=[10], degree=[3], constraints="center")
+    gcvs = []
+    for weight in (1e-5, 1e-3, 1e-1, 10.0):
+        model = GLMGam(y, exog=np.ones((x.size, 1)), smoother=smoother, alpha=[weight])
+        _, edf, gcv = _select_penalty_weight(model, y, np.array([weight]))
+        result = model.fit()
+        assert edf == pytest.approx(result.hat_matrix_trace, rel=1e-9)
+        assert gcv == pytest.approx(x.size * np.sum(result.resid_response**2) / (x.size - edf) ** 2, rel=1e-9)
+        gcvs.append(gcv)
+    fit = fit_clustering(x, y)
+    assert fit.gcv <= min(gcvs) + 1e-12
