@@ -496,6 +496,10 @@ def write_dce(series: DceSeries, path: PathLike, *, compression_level: int = 4) 
         raise ValueError(f"signal {signal.shape} does not match the grid {series.geometry.shape} and "
                          f"{times.size} frame times")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".mhd":
+        # A detached header names its data file: written in place (renaming would break the link).
+        _write_plain_4d(signal, times, series.geometry, path, path)
+        return path
     # A hidden name with the same ending, so that the writers pick the same format.
     partial = path.with_name(f".partial-{uuid.uuid4().hex[:8]}-{path.name}")
     try:

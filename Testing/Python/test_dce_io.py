@@ -85,7 +85,7 @@ def test_axis_aligned_seq_nrrd_geometry_is_bitwise(tmp_path):
     assert back.geometry == series.geometry
 
 
-@pytest.mark.parametrize("name", ["dce.nrrd", "dce.nii.gz", "dce.nii", "dce.mha"])
+@pytest.mark.parametrize("name", ["dce.nrrd", "dce.nii.gz", "dce.nii", "dce.mha", "dce.mhd"])
 def test_plain_4d_round_trip(tmp_path, name):
     series = make_series(np.arange(7) * 16.43)
     back = read_dce(write_dce(series, tmp_path / name))
