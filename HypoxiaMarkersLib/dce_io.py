@@ -273,7 +273,8 @@ def _nrrd_axis_times(header: dict, image: sitk.Image, n_frames: int) -> Tuple[Op
         explicit = bool(np.isfinite(float(spacings[3])))
     if not explicit:
         return None, "the NRRD's axis 4 has no spacing"
-    unit = _axis_list(header, "space units", 4)[3] if header.get("space dimension") == 4 else None
+    space_has_time = header.get("space dimension") == 4 or str(header.get("space", "")).endswith("-time")
+    unit = _axis_list(header, "space units", 4)[3] if space_has_time else None
     if unit is None:
         unit = _axis_list(header, "units", 4)[3]
     scale = 1.0 if unit in (None, "") else _time_unit_scale(unit)

@@ -389,6 +389,16 @@ def read_dicom_series(
             raise InputError("the slice position changes between frames", source=str(headers[members[0]].path),
                              field="ImagePositionPatient", expected="the same slice positions in every frame")
     if n_slices > 1:
+        # Slices must be stacked along their normal; a sheared stack (gantry tilt) has no grid geometry.
+        first_of_slice = np.array([positions[np.flatnonzero(slice_index == k)[0]] for k in range(n_slices)])
+        offsets = first_of_slice - first_of_slice[0]
+        in_plane = offsets - np.outer(offsets @ normal, normal)
+        if np.max(np.linalg.norm(in_plane, axis=1)) > max(POSITION_TOLERANCE_MM * 10, 1e-3 * float(min(pixel_spacing))):
+            raise InputError(
+                "the slices are shifted in plane from one to the next (gantry tilt or a sheared stack)",
+                source=str(folder), field="ImagePositionPatient",
+                expected="slices stacked along their normal (resample the series, e.g. in 3D Slicer, first)",
+            )
         steps = np.diff(slice_positions)
         if np.max(steps) - np.min(steps) > max(1e-3 * np.mean(steps), POSITION_TOLERANCE_MM):
             raise InputError(

@@ -325,13 +325,16 @@ def test_plain_nrrd_without_time_spacing(tmp_path):
         read_dce(path)
 
 
-def test_plain_nrrd_time_unit_in_space_units(tmp_path):
+@pytest.mark.parametrize("space", [{"space dimension": 4}, {"space": "right-anterior-superior-time"}])
+def test_plain_nrrd_time_unit_in_space_units(tmp_path, space):
     path = tmp_path / "ms.nrrd"
-    header = {"type": "float", "space dimension": 4, "kinds": ["domain"] * 4,
+    header = {"type": "float", "kinds": ["domain"] * 4, **space,
               "space directions": np.diag([1.0, 1.0, 5.0, 2500.0]), "space origin": np.zeros(4),
               "space units": ["mm", "mm", "mm", "ms"]}
     nrrd.write(str(path), np.zeros((3, 2, 2, 2), np.float32), header, index_order="C")
-    np.testing.assert_allclose(read_dce(path).times_s, [0.0, 2.5, 5.0])
+    series = read_dce(path)
+    np.testing.assert_allclose(series.times_s, [0.0, 2.5, 5.0])
+    assert series.time_source == "NRRD axis 4 spacing (2500 ms)"
 
 
 # ------------------------------------------------------------------------------------------------------------

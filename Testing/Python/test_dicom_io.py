@@ -321,3 +321,15 @@ def test_progress_and_cancel(tmp_path):
     assert calls[-1] == (FRAMES * SLICES, FRAMES * SLICES) and len(calls) == FRAMES * SLICES
     with pytest.raises(Cancelled):
         read_dce(folder, progress=lambda done, total: done < 3)
+
+
+def test_sheared_stack_is_an_error(tmp_path):
+    rotation = _rotation()
+
+    def tags(t, k):
+        # Each slice shifted 1.5 mm along the rows as well as along the normal (a tilted gantry).
+        origin = np.array([-30.0, 12.5, 40.0]) + k * SLICE_GAP * rotation[:, 2] + k * 1.5 * rotation[:, 0]
+        return {"TriggerTime": 1000.0 * t, "ImagePositionPatient": [float(v) for v in origin]}
+
+    with pytest.raises(InputError, match="gantry tilt"):
+        read_dce(write_series(tmp_path / "s", tags))
