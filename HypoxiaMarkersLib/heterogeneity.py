@@ -54,6 +54,9 @@ LESS_HYPOXIC = "less hypoxic"
 TRANSFORMS = ("logit", "none")
 DEFAULT_HF_CUTOFF = 0.27
 DEFAULT_GENE_CUTOFF = 0.0
+# Below this many tumours the bootstrap over tumours has very few distinct resamples and the F interval leans
+# entirely on normality: intervals are reported with a note.
+FEW_TUMOURS = 10
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class VarianceResult:
             out["not_computed"] = self.reason
             return out
         out.update(self.components.to_dict(self.settings.ks))
+        if self.interval is not None and self.components.n_tumours < FEW_TUMOURS:
+            out["note"] = (f"{self.components.n_tumours} tumours: the confidence interval is unreliable below "
+                           f"{FEW_TUMOURS} tumours")
         if self.interval is not None:
             out["confidence_interval"] = self.interval.to_dict()
         elif self.reason:

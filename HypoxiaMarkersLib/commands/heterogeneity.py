@@ -205,8 +205,11 @@ def run(args: argparse.Namespace) -> int:
 
     for key in ("slices", "virtual_biopsies", "biopsies", "values"):
         section = results.get(key)
-        if isinstance(section, dict) and "not_computed" in section.get("variance_components", {}):
-            warnings.append(f"{key}: W/T not computed: {section['variance_components']['not_computed']}")
+        components = section.get("variance_components", {}) if isinstance(section, dict) else {}
+        if "not_computed" in components:
+            warnings.append(f"{key}: W/T not computed: {components['not_computed']}")
+        if "note" in components:
+            warnings.append(f"{key}: {components['note']}")
     results["parameters"] = parameters
     results["inputs"] = inputs
     results["warnings"] = warnings

@@ -324,6 +324,8 @@ def test_command_values_and_clear_failures(tmp_path, capsys):
     results = json.loads((out / "heterogeneity.json").read_text())
     assert results["values"]["variance_components"]["n_single_sample_tumours"] == 1
     assert results["values"]["variance_components"]["confidence_interval"]["method"] == "f"
+    assert "unreliable below 10 tumours" in results["values"]["variance_components"]["note"]
+    assert "unreliable below 10 tumours" in capsys.readouterr().err
 
     assert main(["heterogeneity", "--out", str(out)]) == 2
     assert "nothing to analyse" in capsys.readouterr().err
