@@ -189,6 +189,8 @@ class SliceHeterogeneity:
         Pearson and Spearman correlation of the biopsy slice's HF with the tumour's HF.
     n_slices_without_fit : int
         Slices with no fitted voxel (no HF), left out.
+    tumours_without_fit : list of str
+        Patients with no fitted voxel at all, left out.
     """
 
     slices: pd.DataFrame
@@ -197,6 +199,7 @@ class SliceHeterogeneity:
     share_same_status: float
     correlation: Dict[str, object]
     n_slices_without_fit: int
+    tumours_without_fit: List[str] = field(default_factory=list)
     parameters: Dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, object]:
@@ -207,6 +210,7 @@ class SliceHeterogeneity:
             "n_tumours": int(len(self.tumours)),
             "n_slices": int(len(self.slices)),
             "n_slices_without_fit": self.n_slices_without_fit,
+            "tumours_without_fit": self.tumours_without_fit,
             "n_tumours_with_one_slice": int((~multi).sum()),
             "variance_components": self.variance.to_dict(),
             "share_of_slices_with_tumour_status": self.share_same_status,
@@ -277,6 +281,7 @@ def slice_heterogeneity(
     with np.errstate(invalid="ignore", divide="ignore"):
         tumours["hypoxic_fraction"] = (totals["hypoxic"] / totals["fitted"]).to_numpy()
     tumours["hf_cutoff"] = per_patient_cutoff.to_numpy()
+    tumours_without_fit = tumours.loc[tumours["n_slices"] == 0, "patient"].tolist()
     tumours = tumours[tumours["n_slices"] > 0].reset_index(drop=True)
     if tumours.empty:
         raise InputError("no slice has a fitted voxel", field="fitted", expected="slices with fitted voxels")
@@ -327,6 +332,7 @@ def slice_heterogeneity(
         share_same_status=float(used["same_status"].mean()),
         correlation=correlation,
         n_slices_without_fit=int(without_fit.sum()),
+        tumours_without_fit=tumours_without_fit,
         parameters={"transform": transform, "hf_cutoff": cutoffs[0] if len(cutoffs) == 1 else cutoffs,
                     **settings.as_dict()},
     )

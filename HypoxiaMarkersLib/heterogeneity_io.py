@@ -177,7 +177,7 @@ def load_tumour_slice(
     else:
         chosen = slices[slices["slice"] == int(which)]
         if chosen.empty:
-            raise InputError(f"patient {result.patient} has no slice {which}", source="--virtual-slice",
+            raise InputError(f"patient {result.patient} has no slice {which}", source=str(result.folder),
                              expected=f"a slice number from 1 to {int(slices['slice'].max())}")
     row = chosen.iloc[0]
     a_path, mask_path = result.folder / "a_brix.nrrd", result.folder / "tumour_mask.nrrd"

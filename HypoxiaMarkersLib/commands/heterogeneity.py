@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     images.add_argument("--biopsy-slice", type=int, default=None,
                         help="slice number (1 = most caudal) standing for the biopsy (default: each patient's own)")
     images.add_argument("--virtual-slice", default="biopsy", metavar="biopsy|largest|N",
-                        help="slice of the virtual biopsies: the biopsy slice, the largest, or slice number N")
+                        help="slice of the virtual biopsies: the biopsy slice (--biopsy-slice if given, else each "
+                             "patient's own), the largest, or slice number N")
     images.add_argument("--no-virtual", action="store_true", help="skip virtual biopsies (no maps are read)")
     images.add_argument("--patch-size", type=int, default=12, help="voxels per virtual biopsy")
     images.add_argument("--min-valid-voxels", type=int, default=6,
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     settings = VarianceSettings(ks=_parse_ks(args.ks), ci_method=args.ci, level=args.level, n_boot=args.n_boot,
                                 seed=args.seed)
     which_slice = _parse_slice(args.virtual_slice)
+    if which_slice == "biopsy" and args.biopsy_slice is not None:
+        which_slice = int(args.biopsy_slice)  # the biopsy slice chosen here, not the one of the image runs
 
     results: Dict[str, object] = {"version": __version__, "method": CITATION}
     parameters: Dict[str, object] = {

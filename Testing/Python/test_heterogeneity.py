@@ -156,9 +156,11 @@ def test_slices_recover_known_variance_components_and_correlation():
 def test_slices_without_fit_are_left_out_and_counted():
     table = _slice_table()
     table.loc[len(table)] = ["P3", 2, 0, 0, False]
+    table.loc[len(table)] = ["P4", 1, 0, 0, True]
     result = slice_heterogeneity(table, settings=NO_CI)
-    assert result.n_slices_without_fit == 1
+    assert result.n_slices_without_fit == 2
     assert len(result.slices) == 6
+    assert result.to_dict()["tumours_without_fit"] == ["P4"]
     with pytest.raises(InputError, match="more hypoxic than fitted"):
         slice_heterogeneity(table.assign(hypoxic=table["fitted"] + 1), settings=NO_CI)
     with pytest.raises(InputError, match="missing column"):
@@ -307,6 +309,13 @@ def test_command_on_a_cohort(tmp_path, capsys):
     assert main(["heterogeneity", "--images", str(tmp_path / "images"), "--out", str(largest), "--ci", "none",
                  "--virtual-slice", "2", "--quiet"]) == 0
     assert (pd.read_csv(largest / "virtual_biopsy_tumours.csv")["slice"] == 2).all()
+    assert main(["heterogeneity", "--images", str(tmp_path / "images"), "--out", str(largest), "--ci", "none",
+                 "--biopsy-slice", "3", "--quiet"]) == 0
+    assert (pd.read_csv(largest / "virtual_biopsy_tumours.csv")["slice"] == 3).all()
+    assert (pd.read_csv(largest / "slice_tumours.csv")["biopsy_slice"] == 3).all()
+    assert main(["heterogeneity", "--images", str(tmp_path / "images"), "--out", str(largest), "--biopsy-slice",
+                 "4", "--quiet"]) == 2
+    assert "has no slice 4" in capsys.readouterr().err
 
 
 def test_command_values_and_clear_failures(tmp_path, capsys):
