@@ -226,14 +226,15 @@ def make_phantom(
     s0 = np.where(body, 1000.0 * (1.0 + 0.1 * smooth_random_field(shape, (0.5, 10, 10), rng)), 0.0)
     signal = s0[None] * (1.0 + rsi + sigma * rng.standard_normal(rsi.shape))
     air_noise = np.abs(5.0 * rng.standard_normal(rsi.shape))
-    signal = np.where(body[None], np.maximum(signal, 0.0), air_noise).astype(np.float32)
+    # Scanners store integer magnitudes: rounding also lets the files compress well.
+    signal = np.round(np.where(body[None], np.maximum(signal, 0.0), air_noise)).astype(np.float32)
 
     t2w_geometry = _shifted_grid(geometry, t2w_spacing, t2w_offset_mm)
     ellipsoid_t2w = _ellipsoid_distance(t2w_geometry, radii)
     t2w_tumour = ellipsoid_t2w <= 1.0
     t2w_body = _ellipsoid_distance(t2w_geometry, np.array([45.0, 35.0, 1e6])) <= 1.0
     t2w = np.where(t2w_tumour, 600.0, np.where(t2w_body, 400.0, 0.0))
-    t2w = (t2w + 20.0 * rng.standard_normal(t2w.shape) * (t2w > 0)).astype(np.float32)
+    t2w = np.round(t2w + 20.0 * rng.standard_normal(t2w.shape) * (t2w > 0)).astype(np.float32)
 
     nan = np.float32(np.nan)
     truth_a = np.where(rim, a, nan).astype(np.float32)
