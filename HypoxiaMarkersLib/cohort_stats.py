@@ -7,6 +7,7 @@ it for the imaging value, the gene score, the "both" rule and the composite scor
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -372,7 +373,8 @@ def read_table(path, *, sheet: Optional[str] = None) -> pd.DataFrame:
             table = pd.read_excel(path, sheet_name=sheet or 0)
         else:
             table = pd.read_csv(path, sep=None, engine="python")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as error:
+        # csv.Error: the delimiter sniffer finds nothing to go on (e.g. a header without rows)
         raise InputError(f"cannot read the table: {error}", source=str(path),
                          expected="a CSV, TSV or Excel table with a header row") from None
     if table.empty:

@@ -99,6 +99,10 @@ class LogRankSplits:
     def __init__(self, time, event) -> None:
         time = np.asarray(time, dtype=float)
         event = np.asarray(event, dtype=int)
+        if not np.any(event == 1):
+            # No event, no log-rank statistic (e.g. a bootstrap resample of a small cohort): callers skip it.
+            raise InputError("no events: every patient is censored", field="event",
+                             expected="at least one event")
         self.n = time.size
         event_times, d = np.unique(time[event == 1], return_counts=True)
         n_risk = np.sum(time[:, None] >= event_times[None, :], axis=0).astype(float)
