@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 from .virtual_biopsy import PATCH_SIZE, clustered_sd, scattered_sd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MORE = "more clustering"
 LESS = "less clustering"
@@ -248,6 +250,8 @@ def reference_curves(
     DataFrame with columns ``hypoxic_fraction``, ``sd_scattered`` (randomly scattered hypoxic voxels),
     ``sd_clustered`` (one compact hypoxic region) and, with ``fit``, ``sd_gam``.
     """
+    import pandas as pd
+
     hf = np.linspace(0.0, 1.0, 201) if hypoxic_fraction is None else np.asarray(hypoxic_fraction, dtype=float)
     table = pd.DataFrame(
         {

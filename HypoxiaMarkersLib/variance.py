@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pandas only for reading tables: the ANOVA itself runs on numpy alone (e.g. inside Slicer)
+    import pandas as pd
 
 DEFAULT_KS = (1, 2, 3, 4)
 
@@ -190,9 +192,16 @@ def _group_codes(tumours, n_values: int, source: Optional[str]) -> np.ndarray:
         raise InputError(
             f"{tumours.size} tumour labels for {n_values} values", source=source, expected="one label per value"
         )
-    if pd.isna(pd.Series(tumours)).any():
+    if tumours.dtype.kind == "f":
+        missing = np.isnan(tumours)
+    elif tumours.dtype.kind == "O":
+        missing = np.array([t is None or (isinstance(t, float) and t != t) for t in tumours], dtype=bool)
+    else:
+        missing = np.zeros(tumours.size, dtype=bool)
+    if missing.any():
         raise InputError("a tumour label is missing", source=source, expected="a tumour label on every row")
-    return pd.factorize(pd.Series(tumours), sort=False)[0]
+    # Labels are compared as text, so 7 and "7" are one tumour (a CSV column and a Python list agree).
+    return np.unique(tumours.astype(str), return_inverse=True)[1].ravel()
 
 
 def _sufficient_statistics(values: np.ndarray, codes: np.ndarray):
@@ -445,6 +454,8 @@ def read_long_table(path: Union[str, Path], tumour_column: str = "tumour", value
     -------
     DataFrame with columns ``tumour`` (str) and ``value`` (float).
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=str(path))
@@ -460,6 +471,8 @@ def long_table_from_frame(
     table: pd.DataFrame, tumour_column: str, value_column: str, *, source: Optional[str] = None
 ) -> pd.DataFrame:
     """Check and clean the tumour and value columns of ``table`` (see :func:`read_long_table`)."""
+    import pandas as pd
+
     for column in (tumour_column, value_column):
         if column not in table.columns:
             raise InputError(
