@@ -319,6 +319,33 @@ def biopsy_slice_from_table(table_node, biopsy_slice: int) -> Dict[str, object]:
             for name, values in columns.items()}
 
 
+def restored_biopsy_slice(nodes: Dict[str, object], biopsy_slice: int, *, scene=None) -> Dict[str, object]:
+    """Another biopsy slice in a scene restored from file (the analysis itself is not in memory).
+
+    The per-slice table holds every slice's numbers: its ``is_biopsy_slice`` column, the chart title and the
+    outline (from the A_Brix map's grid and its fitted voxels) are updated; returns the slice's row.
+    """
+    table = nodes.get("slice_table")
+    if table is None:
+        raise InputError("no per-slice table: run Apply first", source="Biopsy slice", expected="a computed analysis")
+    row = biopsy_slice_from_table(table, biopsy_slice)
+    columns = mrml.table_columns(table)
+    columns["is_biopsy_slice"] = np.asarray([int(int(s) == int(biopsy_slice)) for s in columns["slice"]])
+    columns = {name: (list(values) if values.dtype.kind in "UO" else values) for name, values in columns.items()}
+    mrml.table_from_columns(columns, table.GetName(), node=table, units={"hypoxic_fraction": "fraction"},
+                            descriptions=SLICE_COLUMN_DESCRIPTIONS, scene=scene)
+    chart = nodes.get("slice_chart")
+    if chart is not None:
+        chart.SetTitle(f"Hypoxic fraction per slice (biopsy slice {int(biopsy_slice)})")
+    a_brix = nodes.get("a_brix")
+    if nodes.get("biopsy_outline") is not None and a_brix is not None and a_brix.GetImageData() is not None:
+        geometry = mrml.geometry_of(a_brix)
+        fitted = np.isfinite(mrml.array_of(a_brix))
+        mrml.slice_outline(geometry, int(row["k_index"]), fitted, node=nodes["biopsy_outline"],
+                           name=nodes["biopsy_outline"].GetName(), scene=scene)
+    return row
+
+
 def show_biopsy_slice(result: ImagingResult, tumour_mask: Optional[np.ndarray] = None, *, scene=None) -> np.ndarray:
     """Centre the slice views on the tumour in the biopsy slice; returns that RAS position."""
     mask = tumour_mask if tumour_mask is not None else result.tumour_mask.astype(bool)

@@ -195,6 +195,18 @@ def test_changing_the_biopsy_slice_updates_at_once_without_refit(scene, analysed
     with pytest.raises(InputError, match="does not exist"):
         slicer_logic.change_biopsy_slice(result, 0, outputs)
 
+    # A scene restored from file (no analysis in memory): the table, title and outline follow too.
+    restored = slicer_logic.restored_biopsy_slice(outputs, 2)
+    assert restored["slice"] == 2 and restored["hypoxic_fraction"] == pytest.approx(result.slices[1].hypoxic_fraction)
+    columns = mrml.table_columns(outputs["slice_table"])
+    np.testing.assert_array_equal(columns["is_biopsy_slice"], [0, 1] + [0] * (len(result.slices) - 2))
+    np.testing.assert_array_equal(columns["slice"], np.arange(1, len(result.slices) + 1))
+    assert list(columns["classification"]) == [s.classification for s in result.slices]
+    assert "biopsy slice 2" in outputs["slice_chart"].GetTitle()
+    low, high = mrml.roi_bounds_ijk(outputs["biopsy_outline"], result.geometry)
+    assert (low[2], high[2]) == pytest.approx((result.slices[1].k_index - 0.5, result.slices[1].k_index + 0.5),
+                                              abs=1e-5)
+
     slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
     red = scene.AddNewNodeByClass("vtkMRMLSliceNode")
     red.SetLayoutName("Red")

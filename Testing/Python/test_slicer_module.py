@@ -1,0 +1,474 @@
+"""Checks of the Slicer module that need no Slicer: the .ui, the parameter node, Python 3.9, the CMake lists.
+
+Runs with pytest, or as a script with any Python (``python test_slicer_module.py``, which is how CTest runs it
+with Slicer's own Python): it needs only the standard library and HypoxiaMarkersLib.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE_DIR = REPO / "HypoxiaMarkers"
+MODULE_FILE = MODULE_DIR / "HypoxiaMarkers.py"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "HypoxiaMarkers.ui"
+LIB_DIR = REPO / "HypoxiaMarkersLib"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Widgets the parameterNodeWrapper (Slicer 5.8, the oldest version with Python 3.9) connects to each field type.
+CONNECTABLE = {
+    "float": {"QDoubleSpinBox", "ctkSliderWidget", "qMRMLSliderWidget", "ctkDoubleSlider", "ctkDoubleSpinBox",
+              "qMRMLSpinBox"},
+    "int": {"QSpinBox", "QSlider"},
+    "bool": {"QCheckBox", "ctkCheckBox", "QPushButton", "ctkCheckablePushButton"},
+    "str": {"QLineEdit", "QLabel", "QTextEdit"},
+    "node": {"qMRMLNodeComboBox"},
+}
+NODE_METHODS_USED_ON_PARAMETER_NODE = {"StartModify", "EndModify", "connectGui", "disconnectGui"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def module_tree() -> ast.Module:
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"), filename=str(MODULE_FILE))
+
+
+def ui_root() -> ET.Element:
+    return ET.parse(UI_FILE).getroot()
+
+
+def ui_widgets() -> dict:
+    """name -> (class, {property: value}) of every widget in the .ui."""
+    widgets = {}
+    for widget in ui_root().iter("widget"):
+        properties = {}
+        for prop in widget.findall("property"):
+            value = prop.find("./*")
+            properties[prop.get("name")] = value.text if value is not None else None
+        widgets[widget.get("name")] = (widget.get("class"), properties)
+    return widgets
+
+
+def _annotation_kind(node: ast.expr) -> str:
+    """'float', 'int', 'bool', 'str' or 'node' for a parameter-node annotation."""
+    if isinstance(node, ast.Subscript):
+        base = node.value.id if isinstance(node.value, ast.Name) else getattr(node.value, "attr", "")
+        inner = node.slice
+        if isinstance(inner, ast.Index):  # pragma: no cover - Python 3.8 AST
+            inner = inner.value
+        if base == "Annotated":
+            return _annotation_kind(inner.elts[0])
+        if base in ("Optional", "Union"):
+            options = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+            kinds = {_annotation_kind(o) for o in options if not (isinstance(o, ast.Constant) and o.value is None)}
+            return kinds.pop() if len(kinds) == 1 else "mixed"
+    if isinstance(node, ast.Name):
+        if node.id.startswith("vtkMRML"):
+            return "node"
+        return node.id
+    return "unknown"
+
+
+def parameter_fields() -> dict:
+    """Field name -> kind, from the @parameterNodeWrapper class of the module."""
+    for node in module_tree().body:
+        if isinstance(node, ast.ClassDef) and any(
+                getattr(d, "id", getattr(d, "attr", None)) == "parameterNodeWrapper" for d in node.decorator_list):
+            return {item.target.id: _annotation_kind(item.annotation) for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
+    raise AssertionError("no @parameterNodeWrapper class in HypoxiaMarkers.py")
+
+
+def attribute_names_on(tree: ast.AST, owner: str) -> set:
+    """Names X in every ``<owner>.X`` (owner like "self.ui" or "p")."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == owner:
+            names.add(node.attr)
+    return names
+
+
+def cmake_list(path: Path, variable: str) -> list:
+    """Items of ``set(<variable> ...)`` in a CMakeLists.txt, with ${MODULE_NAME} expanded."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"#[^\n]*", "", text)
+    module = re.search(r"set\(\s*MODULE_NAME\s+(\S+?)\s*\)", text)
+    match = re.search(rf"set\(\s*{variable}\s+([^)]*)\)", text)
+    assert match, f"{path}: no set({variable} ...)"
+    items = match.group(1).split()
+    if module:
+        items = [item.replace("${MODULE_NAME}", module.group(1)) for item in items]
+    return items
+
+
+def python_files(folder: Path) -> list:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The .ui and the parameter node
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_ui_parses_and_is_the_module_panel():
+    root = ui_root()
+    assert root.tag == "ui" and root.findtext("class") == "HypoxiaMarkers"
+    top = root.find("widget")
+    assert top.get("class") == "qMRMLWidget" and top.get("name") == "HypoxiaMarkers"
+    names = [w.get("name") for w in root.iter("widget")]
+    assert len(names) == len(set(names)), "widget names must be unique"
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    used = {w.get("class") for w in root.iter("widget")}
+    custom = {c for c in used if not c.startswith("Q")}
+    assert custom <= declared, f"custom widgets not declared: {custom - declared}"
+    # Every MRML widget gets the scene from the panel (the template's mrmlSceneChanged connections).
+    receivers = {c.findtext("receiver") for c in root.iter("connection")
+                 if c.findtext("signal") == "mrmlSceneChanged(vtkMRMLScene*)"}
+    mrml_widgets = {w.get("name") for w in root.iter("widget")
+                    if w.get("class") in ("qMRMLNodeComboBox", "qMRMLSegmentEditorWidget")}
+    assert mrml_widgets <= receivers, f"no scene for {mrml_widgets - receivers}"
+
+
+def test_every_widget_the_code_names_exists_in_the_ui():
+    used = attribute_names_on(module_tree(), "self.ui")
+    widgets = ui_widgets()
+    missing = used - set(widgets)
+    assert not missing, f"HypoxiaMarkers.py uses widgets that are not in the .ui: {sorted(missing)}"
+    assert {"applyButton", "dceSelector", "segmentEditorWidget", "exportButton"} <= used
+
+
+def test_every_slicer_parameter_name_is_a_field_of_the_right_type():
+    fields = parameter_fields()
+    bound = {name: (cls, props["SlicerParameterName"]) for name, (cls, props) in ui_widgets().items()
+             if "SlicerParameterName" in props}
+    assert len(bound) >= 20
+    for widget, (cls, field) in bound.items():
+        assert field in fields, f"{widget}: SlicerParameterName {field!r} is not a parameter-node field"
+        kind = fields[field]
+        assert cls in CONNECTABLE.get(kind, set()), f"{widget} ({cls}) cannot show a {kind} field ({field})"
+    fields_bound = [field for _, field in bound.values()]
+    assert len(fields_bound) == len(set(fields_bound)), "two widgets bound to the same field"
+
+
+def test_parameter_node_holds_every_input_parameter_and_output():
+    fields = parameter_fields()
+    for name in ("dceSeries", "t2wVolume", "tumourSegmentation", "tumourSegmentId", "frameTimes", "frameTimesSource",
+                 "baselineFrames", "aThreshold", "hfCutoff", "biopsySlice", "injectionDuration", "geneScore",
+                 "geneCutoff", "compositeX0", "compositeY0", "aBrixVolume", "kEpVolume", "kElVolume",
+                 "rSquaredVolume", "hypoxicLabelMap", "sliceTable", "sliceChart", "curveChart", "biopsyOutline",
+                 "summaryHtml"):
+        assert name in fields, name
+    from HypoxiaMarkersLib import slicer_logic
+
+    outputs = _module_constant("OUTPUT_PARAMETERS")
+    assert set(outputs) == set(slicer_logic.OUTPUT_ROLES), "every output role has a parameter-node field"
+    assert all(fields.get(name) == "node" for name in outputs.values())
+    # Defaults match the method's (SPEC §1): threshold 1.56, cutoff 0.27, biopsy slice 1, fast bolus.
+    defaults = _field_defaults()
+    assert defaults["aThreshold"] == 1.56 and defaults["hfCutoff"] == 0.27 and defaults["biopsySlice"] == 1
+    assert defaults["injectionDuration"] == 0.0 and defaults["baselineFrames"] == 0
+    widgets = ui_widgets()
+    assert float(widgets["aThresholdSliderWidget"][1]["value"]) == 1.56
+    assert float(widgets["hfCutoffSliderWidget"][1]["value"]) == 0.27
+
+
+def _module_constant(name: str):
+    for node in module_tree().body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"no {name} in HypoxiaMarkers.py")
+
+
+def _field_defaults() -> dict:
+    for node in module_tree().body:
+        if isinstance(node, ast.ClassDef) and node.name == "HypoxiaMarkersParameterNode":
+            return {item.target.id: ast.literal_eval(item.value) for item in node.body
+                    if isinstance(item, ast.AnnAssign) and item.value is not None}
+    raise AssertionError("no HypoxiaMarkersParameterNode")
+
+
+def test_parameter_node_attributes_used_by_the_code_exist():
+    fields = set(parameter_fields())
+    tree = module_tree()
+    used = attribute_names_on(tree, "p") | attribute_names_on(tree, "self._parameterNode")
+    unknown = used - fields - NODE_METHODS_USED_ON_PARAMETER_NODE
+    assert not unknown, f"parameter-node attributes that are not fields: {sorted(unknown)}"
+
+
+def test_library_functions_called_by_the_module_exist():
+    from HypoxiaMarkersLib import mrml, slicer_logic
+
+    tree = module_tree()
+    for owner, module in (("self.lib", slicer_logic), ("HypoxiaMarkersLib.mrml", mrml)):
+        for name in attribute_names_on(tree, owner):
+            assert hasattr(module, name), f"{owner}.{name} does not exist in {module.__name__}"
+
+
+def test_tooltips_say_what_the_parameters_mean():
+    widgets = ui_widgets()
+    for name in ("aThresholdSliderWidget", "hfCutoffSliderWidget", "biopsySliceSpinBox", "injectionDurationSpinBox",
+                 "baselineFramesSpinBox", "frameTimesLineEdit", "dceSelector", "segmentComboBox", "geneScoreLineEdit",
+                 "compositeX0SpinBox", "compositeY0SpinBox"):
+        tip = widgets[name][1].get("toolTip") or ""
+        assert len(tip) > 40, f"{name} needs a tooltip that explains it"
+    assert "1.56" in widgets["aThresholdSliderWidget"][1]["toolTip"]
+    assert "0.27" in widgets["hfCutoffSliderWidget"][1]["toolTip"]
+    assert "caudal" in widgets["biopsySliceSpinBox"][1]["toolTip"]
+
+
+def test_module_follows_the_scripted_template_and_cites_the_method():
+    tree = module_tree()
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    for name in ("HypoxiaMarkers", "HypoxiaMarkersParameterNode", "HypoxiaMarkersWidget", "HypoxiaMarkersLogic",
+                 "HypoxiaMarkersTest"):
+        assert name in classes, name
+    text = MODULE_FILE.read_text(encoding="utf-8")
+    assert "EBioMedicine 2020;57:102841" in text and "Fjeldbo" in text
+    assert "acknowledgementText" in text and "registerSampleData" in text
+    widget_methods = {f.name for f in classes["HypoxiaMarkersWidget"].body if isinstance(f, ast.FunctionDef)}
+    assert {"setup", "onReload", "onApplyButton", "enter", "exit", "cleanup"} <= widget_methods
+    # The Logic is GUI-free: it never touches the widget's ui.
+    logic_source = ast.unparse(classes["HypoxiaMarkersLogic"])
+    assert "self.ui" not in logic_source and "qt.Q" not in logic_source
+    # Packages are installed on Apply (after asking), never at import.
+    assert "pip_ensure" in text and "pip_install" in text and "confirmOkCancelDisplay" in text
+    top_level_calls = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Expr)]
+    assert not any("pip" in call for call in top_level_calls)
+    test_methods = {f.name for f in classes["HypoxiaMarkersTest"].body if isinstance(f, ast.FunctionDef)}
+    assert "runTest" in test_methods and sum(name.startswith("test_") for name in test_methods) >= 2
+
+
+def test_self_test_covers_the_whole_workflow_without_downloads():
+    tree = module_tree()
+    test_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersTest")
+    source = ast.unparse(test_class)
+    for step in ("loadPhantom", "segment_mask", "process", "setBiopsySlice", "geneScore", "compositeX0",
+                 "updateSummary", "exportResults"):
+        assert step in source, f"the self-test does not cover {step}"
+    assert "http" not in source and "downloadSample" not in source
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Python 3.9 (Slicer 5.8)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _syntax_problems(path: Path) -> list:
+    text = path.read_text(encoding="utf-8")
+    problems = []
+    try:
+        tree = ast.parse(text, filename=str(path), feature_version=(3, 9))
+    except SyntaxError as error:
+        return [f"{path.name}:{error.lineno}: not Python 3.9 syntax: {error.msg}"]
+    future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and
+                 any(a.name == "annotations" for a in n.names) for n in tree.body)
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            annotations = [a.annotation for a in node.args.args + node.args.kwonlyargs + node.args.posonlyargs]
+            annotations += [node.returns]
+        elif isinstance(node, ast.AnnAssign):
+            annotations = [node.annotation]
+        for annotation in annotations:
+            if annotation is not None and not future and any(
+                    isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr) for n in ast.walk(annotation)):
+                problems.append(f"{path.name}:{node.lineno}: 'X | Y' annotation is evaluated on Python 3.9")
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            keywords = {k.arg for k in node.keywords}
+            if name == "zip" and "strict" in keywords:
+                problems.append(f"{path.name}:{node.lineno}: zip(strict=) needs Python 3.10")
+            if name.endswith("dataclass") and keywords & {"slots", "kw_only", "match_args"}:
+                problems.append(f"{path.name}:{node.lineno}: dataclass({keywords}) needs Python 3.10")
+            if name in ("isinstance", "issubclass") and len(node.args) == 2 and isinstance(node.args[1], ast.BinOp):
+                problems.append(f"{path.name}:{node.lineno}: isinstance(x, A | B) needs Python 3.10")
+    return problems
+
+
+def test_module_and_library_use_only_python_39_syntax():
+    files = [MODULE_FILE] + python_files(LIB_DIR)
+    problems = [p for path in files for p in _syntax_problems(path)]
+    assert not problems, "\n".join(problems)
+
+
+def test_library_modules_postpone_annotations():
+    """Every library module has `from __future__ import annotations` (DESIGN: Python 3.9 inside Slicer)."""
+    missing = []
+    for path in python_files(LIB_DIR):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not tree.body:
+            continue
+        if not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body):
+            if any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body):
+                missing.append(str(path.relative_to(REPO)))
+    assert not missing, f"no 'from __future__ import annotations' in {missing}"
+
+
+def test_the_checker_catches_what_it_should():
+    """The 3.9 check itself: it must flag code Slicer 5.8 cannot run."""
+    bad = {
+        "match.py": "match x:\n    case 1:\n        pass\n",
+        "union.py": "def f(a: int | None) -> None:\n    pass\n",
+        "zip.py": "from __future__ import annotations\nzip([1], [2], strict=True)\n",
+        "slots.py": "from dataclasses import dataclass\n@dataclass(slots=True)\nclass A:\n    x: int = 0\n",
+    }
+    good = "from __future__ import annotations\ndef f(a: int | None) -> None:\n    pass\n"
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in bad.items():
+            path = Path(folder) / name
+            path.write_text(text)
+            assert _syntax_problems(path), f"{name} should be refused"
+        path = Path(folder) / "good.py"
+        path.write_text(good)
+        assert not _syntax_problems(path)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CMake: the extension, the module, the library package
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_every_library_file_is_packaged():
+    listed = cmake_list(LIB_DIR / "CMakeLists.txt", "MODULE_PYTHON_SCRIPTS")
+    present = [str(p.relative_to(LIB_DIR)) for p in python_files(LIB_DIR)]
+    missing = sorted(set(present) - set(listed))
+    assert not missing, f"HypoxiaMarkersLib/CMakeLists.txt does not list {missing}"
+    absent = [item for item in listed if not (LIB_DIR / item).is_file()]
+    assert not absent, f"HypoxiaMarkersLib/CMakeLists.txt lists missing files {absent}"
+    resources = cmake_list(LIB_DIR / "CMakeLists.txt", "MODULE_PYTHON_RESOURCES")
+    data = sorted(str(p.relative_to(LIB_DIR)) for pattern in ("signatures/*.json", "signatures/*.yaml")
+                  for p in LIB_DIR.glob(pattern))
+    assert set(data) <= set(resources), f"signature files not packaged: {sorted(set(data) - set(resources))}"
+    assert all((LIB_DIR / item).is_file() for item in resources)
+    text = (LIB_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert re.search(r"slicerMacroBuildScriptedModule\([^)]*WITH_SUBDIR", text)
+
+
+def test_every_module_file_is_packaged():
+    cmake = MODULE_DIR / "CMakeLists.txt"
+    scripts = cmake_list(cmake, "MODULE_PYTHON_SCRIPTS")
+    resources = cmake_list(cmake, "MODULE_PYTHON_RESOURCES")
+    present = [str(p.relative_to(MODULE_DIR)) for p in python_files(MODULE_DIR)]
+    assert sorted(present) == sorted(scripts), f"module scripts {present} vs listed {scripts}"
+    for item in resources:
+        assert (MODULE_DIR / item).is_file(), f"listed resource {item} is missing"
+    for needed in ("Resources/Icons/HypoxiaMarkers.png", "Resources/UI/HypoxiaMarkers.ui",
+                   "Resources/requirements.txt"):
+        assert needed in resources
+    text = cmake.read_text(encoding="utf-8")
+    assert re.search(r"slicerMacroBuildScriptedModule\([^)]*WITH_GENERIC_TESTS", text)
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+
+
+def test_extension_metadata_and_subdirectories():
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    for variable in ("EXTENSION_HOMEPAGE", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL",
+                     "EXTENSION_SCREENSHOTURLS", "EXTENSION_CATEGORY", "EXTENSION_DEPENDS"):
+        assert re.search(rf"set\({variable}\s+\S", text), variable
+    assert "find_package(Slicer REQUIRED)" in text and "${Slicer_EXTENSION_GENERATE_CONFIG}" in text
+    for folder in ("HypoxiaMarkersLib", "HypoxiaMarkers", "Testing"):
+        assert f"add_subdirectory({folder})" in text and (REPO / folder / "CMakeLists.txt").is_file()
+
+
+def test_cmake_lists_are_valid_cmake():
+    """Evaluate the module and library CMakeLists with real CMake, Slicer's macros replaced by recorders."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        _skip("cmake is not installed")
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "check.cmake"
+        script.write_text(
+            "macro(slicerMacroBuildScriptedModule)\n"
+            "  cmake_parse_arguments(MY \"WITH_GENERIC_TESTS;WITH_SUBDIR\" \"NAME\" \"SCRIPTS;RESOURCES\" ${ARGN})\n"
+            "  foreach(item ${MY_SCRIPTS} ${MY_RESOURCES})\n"
+            "    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${item})\n"
+            "      message(FATAL_ERROR \"missing ${item}\")\n"
+            "    endif()\n"
+            "  endforeach()\n"
+            "  list(LENGTH MY_SCRIPTS n)\n"
+            "  message(STATUS \"${MY_NAME} ${n} scripts\")\n"
+            "endmacro()\n"
+            "macro(slicer_add_python_unittest)\nendmacro()\n"
+            "set(BUILD_TESTING OFF)\n"
+            f"set(CMAKE_CURRENT_SOURCE_DIR \"{LIB_DIR.as_posix()}\")\n"
+            f"include(\"{(LIB_DIR / 'CMakeLists.txt').as_posix()}\")\n"
+            f"set(CMAKE_CURRENT_SOURCE_DIR \"{MODULE_DIR.as_posix()}\")\n"
+            f"include(\"{(MODULE_DIR / 'CMakeLists.txt').as_posix()}\")\n"
+        )
+        run = subprocess.run([cmake, "-P", str(script)], capture_output=True, text=True, timeout=60)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    n_lib = len(python_files(LIB_DIR))
+    assert f"HypoxiaMarkersLib {n_lib} scripts" in output
+    assert "HypoxiaMarkers 1 scripts" in output
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Resources
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _png_size(path: Path):
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_icons_and_requirements():
+    assert _png_size(MODULE_DIR / "Resources" / "Icons" / "HypoxiaMarkers.png") == (128, 128)
+    assert _png_size(REPO / "Resources" / "HypoxiaMarkers.png") == (128, 128)
+    module_requirements = (MODULE_DIR / "Resources" / "requirements.txt").read_text(encoding="utf-8")
+    assert module_requirements == (REPO / "Resources" / "requirements.txt").read_text(encoding="utf-8")
+    names = {re.split(r"[<>=!~; \[]", line.strip(), maxsplit=1)[0].lower()
+             for line in module_requirements.splitlines() if line.strip() and not line.startswith("#")}
+    assert {"pandas", "lifelines"} <= names
+    # Slicer bundles these (SimpleITK is a custom build): the module must never reinstall them.
+    assert not names & {"numpy", "scipy", "simpleitk", "vtk"}
+
+
+def _skip(reason: str):
+    try:
+        import pytest
+    except ImportError:  # run as a script
+        raise _Skipped(reason) from None
+    pytest.skip(reason)
+
+
+class _Skipped(Exception):
+    pass
+
+
+def main() -> int:
+    """Run every check without pytest (CTest runs this with Slicer's Python)."""
+    failures = 0
+    for name, function in sorted(globals().items()):
+        if not name.startswith("test_") or not callable(function):
+            continue
+        try:
+            function()
+        except _Skipped as reason:
+            print(f"SKIP {name}: {reason}")
+            continue
+        except Exception as error:  # noqa: BLE001 - report every failing check
+            failures += 1
+            print(f"FAIL {name}: {type(error).__name__}: {error}")
+            continue
+        print(f"ok   {name}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
