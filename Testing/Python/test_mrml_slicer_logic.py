@@ -384,3 +384,46 @@ def test_export_writes_maps_and_summary(tmp_path, scene, analysed):
     assert float(row["hypoxic_fraction"]) == pytest.approx(run.result.hypoxic_fraction, rel=1e-5)
     assert row["biopsy_slice"] == "1" and row["x0"] == "0.5"
     assert json.loads((out / "summary.json").read_text())["inputs"] == {"dce": "phantom"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Inside Slicer, pandas and lifelines are not there until the user agrees to install them
+# --------------------------------------------------------------------------------------------------------------
+
+_WITHOUT_PANDAS = """
+import sys
+sys.modules["pandas"] = None  # as in a fresh Slicer: importing pandas fails
+sys.modules["lifelines"] = None
+import slicer
+from HypoxiaMarkersLib import mrml, slicer_logic
+slicer.mrmlScene = slicer.vtkMRMLScene()
+mrml.register_segmentation_converters()
+nodes = slicer_logic.load_phantom(seed=1, size=(40, 40, 5), tumour_radii_mm=(10, 9, 9), n_frames=20)
+run = slicer_logic.run_imaging(nodes["dce"], nodes["segmentation"], "")
+slicer_logic.publish_results(run)
+print("HF", run.result.hypoxic_fraction)
+{extra}
+"""
+
+
+def _run_without_pandas(extra: str = ""):
+    import subprocess
+    import sys
+
+    code = _WITHOUT_PANDAS.format(extra=extra)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_imaging_runs_without_pandas():
+    """The module opens and Apply works before any package is installed (pandas is needed for genes only)."""
+    run = _run_without_pandas()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "HF 0." in run.stdout
+
+
+@pytest.mark.xfail(reason="groups.py imports pandas at module level: the group of one patient needs it in Slicer",
+                   strict=False)
+def test_patient_summary_runs_without_pandas():
+    run = _run_without_pandas("print('group', slicer_logic.patient_summary(0.3, 0.27, 0.2, 0.0, 0.5, 1.0)['group'])")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "group 1" in run.stdout

@@ -261,6 +261,39 @@ def test_self_test_covers_the_whole_workflow_without_downloads():
     assert "http" not in source and "downloadSample" not in source
 
 
+def test_module_finds_its_library_from_the_source_tree_and_when_built():
+    """_findLibrary: source tree = HypoxiaMarkersLib one folder up; built = beside the module (already on path)."""
+    function = next(n for n in module_tree().body if isinstance(n, ast.FunctionDef) and n.name == "_findLibrary")
+    code = compile(ast.Module(body=[function], type_ignores=[]), str(MODULE_FILE), "exec")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder).resolve()
+        source = root / "source"
+        (source / "HypoxiaMarkers").mkdir(parents=True)
+        (source / "HypoxiaMarkersLib").mkdir()
+        built = root / "qt-scripted-modules"
+        (built / "HypoxiaMarkersLib").mkdir(parents=True)
+        saved = list(sys.path)
+        try:
+            for module_path, expected in ((source / "HypoxiaMarkers" / "HypoxiaMarkers.py", str(source)),
+                                          (built / "HypoxiaMarkers.py", None)):
+                sys.path[:] = saved
+                namespace = {"os": __import__("os"), "sys": sys, "__file__": str(module_path)}
+                exec(code, namespace)
+                namespace["_findLibrary"]()
+                added = [p for p in sys.path if p not in saved]
+                assert added == ([expected] if expected else []), (module_path, added)
+        finally:
+            sys.path[:] = saved
+
+
+def test_reload_reloads_the_library():
+    widget = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersWidget")
+    on_reload = next(f for f in widget.body if isinstance(f, ast.FunctionDef) and f.name == "onReload")
+    source = ast.unparse(on_reload)
+    assert "sys.modules" in source and "importlib.reload" in source and "import_module" in source
+    assert "ScriptedLoadableModuleWidget.onReload(self)" in source
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Python 3.9 (Slicer 5.8)
 # --------------------------------------------------------------------------------------------------------------
