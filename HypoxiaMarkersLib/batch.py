@@ -473,7 +473,9 @@ def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int) -> s
             "--seed", str(seed), "--quiet"]
     scores = out / "genes" / "scores.csv"
     if scores.is_file():
-        argv += ["--biopsies", str(scores)]
+        # The biopsy calls were made at the signature's cutoff: the agreement of calls must use the same one.
+        cutoff = json.loads((out / "genes" / "scores.json").read_text())["parameters"]["cutoff"]
+        argv += ["--biopsies", str(scores), "--gene-cutoff", str(cutoff)]
     return _run_stage(log, "heterogeneity", argv)
 
 
