@@ -52,6 +52,8 @@ TIME_UNITS: Dict[str, float] = {
 MULTIVOLUME_TIME_TAGS = ("TriggerTime", "AcquisitionTime", "SeriesTime", "ContentTime", "DeltaStartTime")
 #: Of those, the ones that are clock times of day: they are made relative to the first frame.
 MULTIVOLUME_CLOCK_TAGS = ("AcquisitionTime", "SeriesTime", "ContentTime")
+#: Frame-identifying tags with a time unit that are not acquisition times (multi-echo, multi-TR, multi-TI series).
+MULTIVOLUME_NOT_TIME_TAGS = ("EchoTime", "RepetitionTime", "InversionTime")
 
 ASK_FOR_TIMES = "enter the frame times (seconds, one per frame, separated by commas) in the module's Frame times field"
 
@@ -322,6 +324,8 @@ def frame_times_of_sequence(sequence_node) -> Tuple[Optional[np.ndarray], str]:
     factor = time_unit_factor(unit)
     index_values = [sequence_node.GetNthIndexValue(i) for i in range(n_frames)]
     where = f"{_node_label(sequence_node)} index '{name}'"
+    if factor is not None and name.strip() in MULTIVOLUME_NOT_TIME_TAGS:
+        factor = None  # e.g. an echo-time series: its index is in ms but is not when the frames were acquired
     if factor is not None:
         numbers = _parse_numbers(index_values)
         if numbers is None:
@@ -332,6 +336,8 @@ def frame_times_of_sequence(sequence_node) -> Tuple[Optional[np.ndarray], str]:
             )
         times = numbers * factor
         check_frame_times(times, n_frames, where)
+        if name.strip() in MULTIVOLUME_CLOCK_TAGS:
+            return times - times[0], f"sequence index '{name}' ({unit.strip()}), relative to the first frame"
         return times, f"sequence index '{name}' ({unit.strip()})"
     times, why_not = _frame_labels_times(sequence_node, n_frames)
     if times is not None:

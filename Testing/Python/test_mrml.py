@@ -197,6 +197,23 @@ def test_sequence_without_times_asks_for_them(scene, tmp_path):
         mrml.parse_times("0, 6, twelve")
 
 
+def test_sequence_index_named_after_a_dicom_tag(scene):
+    """An index named after a DICOM clock tag is made relative; an echo-time index is not a frame time."""
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "tagged")
+    for value in ("36000000", "36006500", "36013000"):
+        frame = slicer.vtkMRMLScalarVolumeNode()
+        slicer.util.updateVolumeFromArray(frame, np.ones((2, 3, 4), np.float32))
+        sequence.SetDataNodeAtValue(frame, value)
+    sequence.SetIndexName("AcquisitionTime")
+    sequence.SetIndexUnit("ms")
+    times, source = mrml.frame_times_of_node(sequence)
+    np.testing.assert_allclose(times, [0.0, 6.5, 13.0])
+    assert "relative to the first frame" in source
+    sequence.SetIndexName("EchoTime")
+    times, source = mrml.frame_times_of_node(sequence)
+    assert times is None and "EchoTime" in source
+
+
 def test_user_times_override_the_file(scene, tmp_path):
     signal = _signal(3, seed=6)
     path = write_seq_nrrd(tmp_path / "dce.seq.nrrd", signal, DCE_GEOMETRY, index_values=[0, 1, 2], unit="s")
