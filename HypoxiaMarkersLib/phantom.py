@@ -220,14 +220,17 @@ def make_phantom(
 
     times = np.arange(n_frames) * float(frame_interval_s)
     t_lag = times[baseline_frames - 1] + rng.uniform(0.2, 0.8) * frame_interval_s
-    rsi = brix_curve(((times - t_lag) / 60.0)[:, None, None, None], a_full, kep_full, kel_full)
-    peak_rsi = float(np.mean(np.max(rsi[:, tumour], axis=0)))
-    sigma = noise * peak_rsi
+    t_min = (times - t_lag) / 60.0
+    tumour_curves = brix_curve(t_min[:, None], a_full[tumour], kep_full[tumour], kel_full[tumour])
+    sigma = noise * float(np.mean(np.max(tumour_curves, axis=0)))
     s0 = np.where(body, 1000.0 * (1.0 + 0.1 * smooth_random_field(shape, (0.5, 10, 10), rng)), 0.0)
-    signal = s0[None] * (1.0 + rsi + sigma * rng.standard_normal(rsi.shape))
-    air_noise = np.abs(5.0 * rng.standard_normal(rsi.shape))
-    # Scanners store integer magnitudes: rounding also lets the files compress well.
-    signal = np.round(np.where(body[None], np.maximum(signal, 0.0), air_noise)).astype(np.float32)
+    # Frame by frame: a 4D float64 intermediate would be many times the size of the series.
+    signal = np.empty((n_frames,) + shape, dtype=np.float32)
+    for frame, t in enumerate(t_min):
+        tissue = s0 * (1.0 + brix_curve(t, a_full, kep_full, kel_full) + sigma * rng.standard_normal(shape))
+        air = np.abs(5.0 * rng.standard_normal(shape))
+        # Scanners store integer magnitudes: rounding also lets the files compress well.
+        signal[frame] = np.round(np.where(body, np.maximum(tissue, 0.0), air))
 
     t2w_geometry = _shifted_grid(geometry, t2w_spacing, t2w_offset_mm)
     ellipsoid_t2w = _ellipsoid_distance(t2w_geometry, radii)
