@@ -10,13 +10,15 @@ the groups for every covariate named.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pandas is needed only with covariates: Slicer may not have it yet
+    import pandas as pd
 
 GROUP_NAMES = {
     1: "more hypoxic by both",
@@ -135,6 +137,8 @@ def compare_groups(imaging_high, genes_high, imaging=None, genes=None, *,
             result.pearson_r, result.pearson_p = float(r), float(p_r)
     if covariates is not None:
         for column in covariates.columns:
+            import pandas as pd
+
             values = pd.to_numeric(covariates[column], errors="coerce")
             if (values.isna() & covariates[column].notna()).any():
                 raise InputError(f"covariate {column!r} is not numeric; Kruskal–Wallis needs numbers", field=column,

@@ -139,6 +139,7 @@ class ImagingResult:
     time_source: str
     parameters: ImagingParameters
     failures: Dict[str, int] = field(default_factory=dict)
+    voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -253,9 +254,9 @@ def analyse_dce(
             expected=f"at least {MIN_POINTS} frames after arrival and at least 1 before",
         )
 
-    s0 = signal[:, :n_base].mean(axis=1)
     volume_baseline = series.signal[:n_base].mean(axis=0)
     floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
+    s0, rsi_all = relative_signal_increase(signal, n_base)
     has_signal = s0 > max(floor, 0.0)
     if not has_signal.any():
         raise InputError(
@@ -263,15 +264,17 @@ def analyse_dce(
             source=series.source, field="baseline signal",
             expected=f"baseline signal above {floor:g} (signal_floor_fraction {p.signal_floor_fraction})",
         )
-    rsi = signal[has_signal] / s0[has_signal, None] - 1.0
+    rsi = rsi_all[has_signal]
     _check_enhancement(rsi.mean(axis=0), n_base, series.source)
 
     tau_min = p.injection_duration_s / 60.0
     mean_curve = _mean_curve_fit(times, rsi.mean(axis=0), n_base, tau_min, p.bounds)
 
     post = slice(n_base, n_frames)
+    voxel_lags = None
     if p.fit_lag_per_voxel:
-        fit = _fit_with_voxel_lags(rsi[:, post], times[post], times[n_base - 1], times[n_base], tau_min, p, progress)
+        fit, voxel_lags = _fit_with_voxel_lags(rsi[:, post], times[post], times[n_base - 1], times[n_base], tau_min,
+                                               p, progress)
     else:
         t_min = (times[post] - mean_curve.t_lag_s) / 60.0
         fit = fit_brix(rsi[:, post], t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
@@ -291,6 +294,11 @@ def analyse_dce(
         out[mask] = v
         return out
 
+    lag_map = None
+    if voxel_lags is not None:
+        lags = np.full(n_tumour, np.nan)
+        lags[has_signal] = voxel_lags
+        lag_map = to_map(lags)
     fit_status = to_map(status, np.uint8, STATUS_OUTSIDE)
     fitted = np.isin(fit_status, FITTED_STATUSES)
     a_map = to_map(values["a"])
@@ -329,7 +337,21 @@ def analyse_dce(
         time_source=series.time_source,
         parameters=p,
         failures=failures,
+        voxel_t_lag_s=lag_map,
     )
+
+
+def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
+    """S0 and RSI = (S - S0) / S0 of signal curves ``(..., n_frames)``; S0 = mean of the baseline frames.
+
+    Returns ``(s0, rsi)``; RSI is NaN where S0 is not positive (no relative increase exists there).
+    """
+    signal = np.asarray(signal, dtype=float)
+    s0 = signal[..., :baseline_frames].mean(axis=-1)
+    positive = s0 > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = np.where(positive[..., None], signal / np.where(positive, s0, 1.0)[..., None] - 1.0, np.nan)
+    return s0, rsi
 
 
 def _check_parameters(p: ImagingParameters) -> None:
@@ -386,10 +408,11 @@ def _mean_curve_fit(times, mean_rsi, n_base, tau_min, bounds) -> MeanCurve:
 
 
 def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min, p, progress) -> BrixFit:
-    """Fit each voxel at several arrival times and keep, per voxel, the one with the smallest error."""
+    """Fit each voxel at several arrival times and keep, per voxel, the one with the smallest error (and its lag)."""
     lags = _lag_candidates(t_last_baseline, t_first_enhanced, N_LAG_CANDIDATES_PER_VOXEL)
     n = rsi.shape[0]
     best = None
+    best_lag = np.full(n, lags[0])
     for index, lag in enumerate(lags):
         def scaled(done, total, index=index):
             return None if progress is None else progress(index * n + done, len(lags) * n)
@@ -402,4 +425,5 @@ def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min
         better = np.isfinite(fit.rmse) & ~(fit.rmse >= best.rmse)
         for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations"):
             getattr(best, name)[better] = getattr(fit, name)[better]
-    return best
+        best_lag[better] = lag
+    return best, best_lag

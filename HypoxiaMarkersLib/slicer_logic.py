@@ -20,7 +20,7 @@ import numpy as np
 
 from . import CITATION, __version__, mrml
 from .errors import InputError
-from .imaging import ImagingParameters, ImagingResult, analyse_dce
+from .imaging import ImagingParameters, ImagingResult, analyse_dce, relative_signal_increase
 from .volume import DceSeries
 
 PathLike = Union[str, Path]
@@ -379,8 +379,8 @@ def voxel_curve(run: ImagingRun, ras: Sequence[float]) -> VoxelCurve:
     """The curve of the DCE voxel containing the RAS position ``ras`` (e.g. the crosshair).
 
     RSI = S / S0 - 1 with S0 the mean of the baseline frames used by the analysis, as in
-    :func:`~HypoxiaMarkersLib.imaging.analyse_dce`; the fit is the voxel's Brix curve at the tumour's bolus
-    arrival time (per-voxel arrival times are not kept, so no fit is drawn when they were fitted).
+    :func:`~HypoxiaMarkersLib.imaging.analyse_dce`; the fit is the voxel's Brix curve at its bolus arrival time
+    (the tumour's, or the voxel's own when arrival times were fitted per voxel).
     """
     from .brix import brix_curve
 
@@ -391,9 +391,7 @@ def voxel_curve(run: ImagingRun, ras: Sequence[float]) -> VoxelCurve:
     if not (0 <= i < size[0] and 0 <= j < size[1] and 0 <= k < size[2]):
         raise InputError("the crosshair is outside the DCE volume", source="crosshair",
                          expected="a position inside the DCE series (hold Shift and move the mouse over it)")
-    signal = run.series.signal[:, k, j, i].astype(float)
-    s0 = float(signal[: result.baseline_frames].mean())
-    rsi = signal / s0 - 1.0 if s0 > 0 else np.full_like(signal, np.nan)
+    _, rsi = relative_signal_increase(run.series.signal[:, k, j, i], result.baseline_frames)
     a, k_ep, k_el, r2 = (float(getattr(result, name)[k, j, i]) for name in ("a_brix", "k_ep", "k_el", "r_squared"))
     in_tumour = bool(run.tumour_mask[k, j, i])
     times = np.asarray(result.times_s, dtype=float)
@@ -402,13 +400,13 @@ def voxel_curve(run: ImagingRun, ras: Sequence[float]) -> VoxelCurve:
         note = "outside the tumour: no fit"
     elif not math.isfinite(a):
         note = "no fit in this voxel"
-    elif result.parameters.fit_lag_per_voxel:
-        note = "bolus arrival fitted per voxel: the fit is not drawn"
     if note:
         fitted = np.full(times.shape, np.nan)
     else:
         tau_min = result.parameters.injection_duration_s / 60.0
-        fitted = brix_curve((times - result.mean_curve.t_lag_s) / 60.0, a, k_ep, k_el, tau_min)
+        t_lag = (result.mean_curve.t_lag_s if result.voxel_t_lag_s is None
+                 else float(result.voxel_t_lag_s[k, j, i]))
+        fitted = brix_curve((times - t_lag) / 60.0, a, k_ep, k_el, tau_min)
     return VoxelCurve(ijk=(i, j, k), times_s=times, rsi=rsi, fitted_rsi=np.asarray(fitted, dtype=float),
                       in_tumour=in_tumour, a_brix=a, k_ep=k_ep, k_el=k_el, r_squared=r2, note=note)
 

@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from HypoxiaMarkersLib.brix import FITTED_STATUSES, STATUS_NO_SIGNAL, STATUS_OUTSIDE
+from HypoxiaMarkersLib.brix import FITTED_STATUSES, STATUS_NO_SIGNAL, STATUS_OUTSIDE, brix_curve
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.hypoxia import slice_fractions
-from HypoxiaMarkersLib.imaging import ImagingParameters, analyse_dce
+from HypoxiaMarkersLib.imaging import ImagingParameters, analyse_dce, relative_signal_increase
 from HypoxiaMarkersLib.phantom import hypoxic_pattern, make_phantom
 from HypoxiaMarkersLib.volume import DceSeries, Geometry
 
@@ -87,6 +87,17 @@ def test_per_voxel_lag_option_also_meets_accuracy():
     res = analyse_dce(ph.series, ph.tumour_mask, ImagingParameters(fit_lag_per_voxel=True))
     m = ph.tumour_mask
     assert np.nanmedian(np.abs(res.a_brix[m] - ph.a_brix[m]) / ph.a_brix[m]) <= 0.03
+    # each voxel's arrival time lies between the last baseline and the first enhanced frame, and the model at that
+    # arrival time is the fit whose error was reported
+    times, n_base = res.times_s, res.baseline_frames
+    lags = res.voxel_t_lag_s[m]
+    assert np.all((lags >= times[n_base - 1]) & (lags < times[n_base]))
+    assert len(np.unique(lags)) > 1
+    _, rsi = relative_signal_increase(ph.series.signal[:, m].T, n_base)
+    post = slice(n_base, None)
+    model = brix_curve((times[None, post] - lags[:, None]) / 60.0, res.a_brix[m][:, None], res.k_ep[m][:, None],
+                       res.k_el[m][:, None])
+    np.testing.assert_allclose(np.sqrt(np.mean((rsi[:, post] - model) ** 2, axis=1)), res.rmse[m], rtol=1e-4)
 
 
 def test_background_voxels_get_no_signal_status():

@@ -421,8 +421,6 @@ def test_imaging_runs_without_pandas():
     assert "HF 0." in run.stdout
 
 
-@pytest.mark.xfail(reason="groups.py imports pandas at module level: the group of one patient needs it in Slicer",
-                   strict=False)
 def test_patient_summary_runs_without_pandas():
     run = _run_without_pandas("print('group', slicer_logic.patient_summary(0.3, 0.27, 0.2, 0.0, 0.5, 1.0)['group'])")
     assert run.returncode == 0, run.stderr[-2000:]
