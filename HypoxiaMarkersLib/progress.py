@@ -30,8 +30,8 @@ def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True)
     def update(done: int, total: int) -> None:
         if bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        # update() (not refresh) so that tqdm limits how often it redraws
+        bar.update(done - bar.n)
 
     try:
         yield update

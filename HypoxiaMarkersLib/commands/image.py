@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     times = parse_times_option(args.times) if args.times is not None else None
     source = args.dce[0] if len(args.dce) == 1 else list(args.dce)
-    series = read_dce(source, times=times, frame_interval=args.frame_interval)
+    with progress_bar("reading DCE", unit="file", enabled=not args.quiet) as progress:
+        series = read_dce(source, times=times, frame_interval=args.frame_interval, progress=progress)
     mask = read_tumour_mask(args.mask, series.geometry, label=args.label, segment=args.segment)
     parameters = ImagingParameters(
         a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
