@@ -16,3 +16,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def scene():
+    """A fresh MRML scene (real MRML from the slicer-core wheel) installed as ``slicer.mrmlScene``, as the
+    application provides it, with the segmentation converter rules registered."""
+    slicer = pytest.importorskip("slicer")
+    from HypoxiaMarkersLib import mrml
+
+    scene = slicer.vtkMRMLScene()
+    previous = getattr(slicer, "mrmlScene", None)
+    slicer.mrmlScene = scene
+    mrml.register_segmentation_converters()
+    yield scene
+    scene.Clear(1)
+    slicer.mrmlScene = previous

@@ -10,12 +10,9 @@ and stores the statistic, the estimated cutpoint, both p-values and the statisti
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
+from r_reference import CASES, reference_case
 from scipy import stats
 
 from HypoxiaMarkersLib.cutoff import (
@@ -27,33 +24,11 @@ from HypoxiaMarkersLib.cutoff import (
     p_lausen_schumacher_1994,
 )
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.survival import censor_at_horizon
-
-REFERENCE = Path(__file__).parent / "reference"
-R = json.loads((REFERENCE / "r_reference.json").read_text())
-CASES = ["rossi_prio", "rossi_age", "lung_age", "lung_karno", "veteran_karno", "gbsg2_pnodes", "gbsg2_age",
-         "tcga_age"]
 
 
 def load(case, request):
-    if case.startswith("rossi"):
-        d = pd.read_csv(REFERENCE / "rossi.csv").assign(time=lambda f: f.week, event=lambda f: f.arrest)
-    elif case.startswith("lung"):
-        d = pd.read_csv(REFERENCE / "lung.csv")
-        d["event"] = (d.status == 2).astype(int)
-        if case == "lung_karno":
-            d = d[d["ph.karno"].notna()]
-    elif case.startswith("veteran"):
-        d = pd.read_csv(REFERENCE / "veteran.csv").assign(event=lambda f: f.status)
-    elif case.startswith("gbsg2"):
-        d = pd.read_csv(REFERENCE / "gbsg2.csv").assign(event=lambda f: f.cens)
-    else:
-        path = request.getfixturevalue("shared_data") / "tcga-cesc-clinical" / "cesc_os.csv"
-        d = pd.read_csv(path)
-        d = d.assign(time=d.os_days, event=d.os_event)
-    r = R[case]
-    time, event = censor_at_horizon(d.time.to_numpy(float), d.event.to_numpy(int), r["horizon"])
-    return r, time, event, d[r["marker"]].to_numpy(float)
+    _, _, r, time, event, marker = reference_case(case, request)
+    return r, time, event, marker
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -20,18 +20,6 @@ from HypoxiaMarkersLib.errors import InputError  # noqa: E402
 from HypoxiaMarkersLib.volume import Geometry  # noqa: E402
 
 
-@pytest.fixture
-def scene():
-    """A fresh MRML scene installed as ``slicer.mrmlScene`` (what the application provides)."""
-    scene = slicer.vtkMRMLScene()
-    previous = getattr(slicer, "mrmlScene", None)
-    slicer.mrmlScene = scene
-    mrml.register_segmentation_converters()
-    yield scene
-    scene.Clear(1)
-    slicer.mrmlScene = previous
-
-
 def _rotation_z(degrees: float) -> np.ndarray:
     a = np.deg2rad(degrees)
     return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])

@@ -29,17 +29,6 @@ SMALL_PHANTOM = dict(size=(48, 48, 6), tumour_radii_mm=(12.0, 10.0, 11.0), n_fra
 
 
 @pytest.fixture
-def scene():
-    scene = slicer.vtkMRMLScene()
-    previous = getattr(slicer, "mrmlScene", None)
-    slicer.mrmlScene = scene
-    mrml.register_segmentation_converters()
-    yield scene
-    scene.Clear(1)
-    slicer.mrmlScene = previous
-
-
-@pytest.fixture
 def sequences_logic(scene):
     """Slicer's Sequences logic on the scene: sequence browsers and proxy volumes, as in the application."""
     logic = slicer.vtkSlicerSequencesLogic()

@@ -18,12 +18,10 @@ cervical cancer cohort (shared data, age as the marker, FIGO stage as a covariat
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from r_reference import CASES, R, load_case, reference_case
 
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.survival import (
@@ -36,40 +34,12 @@ from HypoxiaMarkersLib.survival import (
     logrank_test,
 )
 
-REFERENCE = Path(__file__).parent / "reference"
-R = json.loads((REFERENCE / "r_reference.json").read_text())
-CASES = ["rossi_prio", "rossi_age", "lung_age", "lung_karno", "veteran_karno", "gbsg2_pnodes", "gbsg2_age",
-         "tcga_age"]
 CATEGORICAL = ("celltype", "stage", "tgrade", "horTh", "menostat")
-
-
-def load_case(case: str, shared_data=None) -> pd.DataFrame:
-    """The dataset of a reference case with columns time, event, as R read it."""
-    if case.startswith("rossi"):
-        d = pd.read_csv(REFERENCE / "rossi.csv").assign(time=lambda f: f.week, event=lambda f: f.arrest)
-    elif case.startswith("lung"):
-        d = pd.read_csv(REFERENCE / "lung.csv")
-        d["event"] = (d.status == 2).astype(int)
-        if case == "lung_karno":
-            d = d[d["ph.karno"].notna()].reset_index(drop=True)
-    elif case.startswith("veteran"):
-        d = pd.read_csv(REFERENCE / "veteran.csv").assign(event=lambda f: f.status)
-    elif case.startswith("gbsg2"):
-        d = pd.read_csv(REFERENCE / "gbsg2.csv").assign(event=lambda f: f.cens)
-    else:
-        d = pd.read_csv(shared_data / "tcga-cesc-clinical" / "cesc_os.csv")
-        d = d.assign(time=d.os_days, event=d.os_event)
-    return d
 
 
 @pytest.fixture(params=CASES)
 def case(request):
-    name = request.param
-    shared = request.getfixturevalue("shared_data") if name.startswith("tcga") else None
-    d = load_case(name, shared)
-    r = R[name]
-    time, event = censor_at_horizon(d.time.to_numpy(float), d.event.to_numpy(int), r["horizon"])
-    return name, d, r, time, event, d[r["marker"]].to_numpy(float)
+    return reference_case(request.param, request)
 
 
 def close(actual, expected, rel, abs_=0.0):
