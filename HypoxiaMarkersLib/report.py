@@ -394,31 +394,27 @@ def _flatten(data: Any, prefix: str = "") -> List[Tuple[str, str]]:
     return rows
 
 
-def _count(batch: BatchFolder, *names: str) -> Optional[int]:
-    """A count from batch.json (top level, 'counts' or 'patients'), by the first name present."""
-    if not isinstance(batch.batch, dict):
-        return None
-    for place in (batch.batch.get("counts"), batch.batch.get("patients"), batch.batch):
-        if isinstance(place, dict):
-            for name in names:
-                if _finite(place.get(name)):
-                    return int(place[name])
-    return None
+def _batch_dict(batch: BatchFolder, *keys: str) -> Dict[str, Any]:
+    """The first of ``keys`` in batch.json that holds a dict (e.g. 'counts', 'timings_s'), else {}."""
+    if isinstance(batch.batch, dict):
+        for key in keys:
+            if isinstance(batch.batch.get(key), dict):
+                return batch.batch[key]
+    return {}
+
+
+def _stage_note(batch: BatchFolder, stage: str) -> str:
+    """What batch.json says about a stage (' The batch run says: cohort failed: …'), or ''."""
+    status = _batch_dict(batch, "stages").get(stage)
+    return f" batch.json says the {stage} stage: {status}." if status else ""
 
 
 def _section_overview(page: _Page, ctx: _Context) -> None:
     batch = ctx.batch
     page.start("overview", "Overview")
-    facts = []
-    n_ok = _count(batch, "ok", "patients_ok", "n_ok", "succeeded")
-    n_failed = _count(batch, "failed", "patients_failed", "n_failed")
-    if n_failed is None and batch.failures is not None:
-        n_failed = int(batch.failures["patient"].nunique()) if "patient" in batch.failures else len(batch.failures)
-    facts.append(("Patients with image results (patients/)", str(len(batch.images))))
-    if n_ok is not None:
-        facts.append(("Patients processed (batch.json)", str(n_ok)))
-    if n_failed is not None:
-        facts.append(("Patients failed", str(n_failed)))
+    facts = [("Patients with image results (patients/)", str(len(batch.images)))]
+    for name, value in _batch_dict(batch, "counts").items():
+        facts.append((f"batch.json: {str(name).replace('_', ' ')}", fmt_int(value) if _finite(value) else str(value)))
     if batch.cohort_table is not None:
         facts.append(("Patients in cohort_table.csv", str(len(batch.cohort_table))))
     cohort = batch.cohort
@@ -450,9 +446,14 @@ def _section_overview(page: _Page, ctx: _Context) -> None:
         page.text("No patient failed (failures.csv has no rows).")
     if "patients_unreadable" in batch.notes:
         page.missing(f"unreadable image results: {batch.notes['patients_unreadable']}")
-    if isinstance(batch.batch, dict) and isinstance(batch.batch.get("timings"), dict):
-        page.heading("Timings")
-        page.table(["step", "value"], _flatten(batch.batch["timings"]), table_id="table-timings")
+    stages = _batch_dict(batch, "stages")
+    timings = _batch_dict(batch, "timings_s", "timings")
+    if stages or timings:
+        page.heading("Stages of the batch run")
+        names = list(dict.fromkeys(list(timings) + list(stages)))
+        page.table(["stage", "status", "time (s)"],
+                   [[name, str(stages.get(name, DASH)), fmt_num(timings.get(name), 3)] for name in names],
+                   table_id="table-stages")
 
 
 def _bool_column(series: pd.Series) -> np.ndarray:
@@ -505,7 +506,8 @@ def _section_survival(page: _Page, ctx: _Context) -> None:
         what = "cohort/results.json" if cohort is None else "cohort/patients.csv"
         note = ctx.batch.notes.get("cohort" if cohort is None else "cohort_patients", "not found")
         page.missing(f"{what}: {note}. The cohort statistics (hazard ratios, cutoffs, Kaplan–Meier curves, "
-                     "groups 1–4, composite score) need the cohort command's output in cohort/.")
+                     "groups 1–4, composite score) need the cohort command's output in cohort/."
+                     + _stage_note(ctx.batch, "cohort"))
         return
     patients, t, e = data["patients"], data["time"], data["event"]
     params = data["params"]
@@ -591,7 +593,7 @@ def _section_survival(page: _Page, ctx: _Context) -> None:
     _groups_tables(page, groups, patients, horizon_months, conf)
 
     # Figures.
-    page.heading("Kaplan–Meier curves")
+    page.heading("Kaplan–Meier curves and the composite line")
     labels = {
         "imaging": (f"more hypoxic (HF ≥ {fmt_num(cut['imaging'])})", f"less hypoxic (HF < {fmt_num(cut['imaging'])})"),
         "genes": (f"more hypoxic (score ≥ {fmt_num(cut['genes'])})", f"less hypoxic (score < {fmt_num(cut['genes'])})"),
@@ -754,8 +756,8 @@ def _section_imaging(page: _Page, ctx: _Context) -> None:
         hf = tumours["hypoxic_fraction"].to_numpy(dtype=float)
         page.table(["", ""], [
             ["tumours", str(len(tumours))],
-            ["hypoxic fraction, median (range)", f"{fmt_frac(np.nanmedian(hf))} ({fmt_frac(np.nanmin(hf))}"
-                                                 f"{DASH}{fmt_frac(np.nanmax(hf))})"],
+            ["hypoxic fraction, median (range)", f"{fmt_frac(np.nanmedian(hf))} ({fmt_frac(np.nanmin(hf))} to "
+                                                 f"{fmt_frac(np.nanmax(hf))})"],
             [f"more hypoxic (HF ≥ {cutoff:g})", f"{int(np.sum(hf >= cutoff))} ({np.mean(hf >= cutoff):.0%})"],
             ["tumour slices with a fit", str(int(slices['hypoxic_fraction'].notna().sum()))],
             ["voxels whose fit failed (all tumours)", fmt_int(pd.to_numeric(tumours["n_failed"]).sum())],
@@ -906,13 +908,13 @@ def _section_genes(page: _Page, ctx: _Context) -> None:
     classes = scores["classification"].astype(str).value_counts() if "classification" in scores else pd.Series()
     rows = [["samples scored", str(int(values.notna().sum()))],
             ["samples without a score", str(int(values.isna().sum()))],
-            ["score, median (range)", f"{fmt_num(values.median())} ({fmt_num(values.min())}{DASH}"
+            ["score, median (range)", f"{fmt_num(values.median())} ({fmt_num(values.min())} to "
                                       f"{fmt_num(values.max())})"]]
     rows += [[f"samples classified '{name}'", str(int(count))] for name, count in classes.items()]
     if batch.gene_patients is not None and "n_biopsies" in batch.gene_patients:
         patients = batch.gene_patients
         rows.append(["patients (biopsies grouped)", str(len(patients))])
-        rows.append(["biopsies per patient, range", f"{fmt_int(patients['n_biopsies'].min())}{DASH}"
+        rows.append(["biopsies per patient, range", f"{fmt_int(patients['n_biopsies'].min())} to "
                                                     f"{fmt_int(patients['n_biopsies'].max())}"])
     page.table(["", ""], rows, table_id="table-genes")
     caption = (f"Distribution of the 6-gene hypoxia score over {int(values.notna().sum())} samples (genes/scores.csv); "
@@ -950,7 +952,8 @@ def _section_heterogeneity(page: _Page, ctx: _Context) -> None:
     het = batch.heterogeneity
     if het is None:
         page.missing(f"heterogeneity/heterogeneity.json: {batch.notes.get('heterogeneity', 'not found')}. Variance "
-                     "components and the clustering of hypoxia need the heterogeneity command's output.")
+                     "components and the clustering of hypoxia need the heterogeneity command's output."
+                     + _stage_note(batch, "heterogeneity"))
         return
     rows, notes, ci_notes = [], [], set()
     for key, name in (("slices", "slices (imaging HF)"), ("biopsies", "biopsies (gene score)"),
@@ -1084,18 +1087,22 @@ def _write_pdf(page: _Page, out: Path, title: str, overview: List[str]) -> None:
         first.text(0.08, 0.91, "\n".join(overview), fontsize=8.5, va="top", family="monospace")
         pdf.savefig(first)
         for entry in page.figures:
-            figure = Figure(figsize=a4)
-            FigureCanvasAgg(figure)
             pixels = imread(str(out / entry.file))
             height, width = pixels.shape[:2]
-            box_w, box_h = 0.84, 0.66
-            aspect = (height / width) * (a4[0] / a4[1])
+            wide = width > 1.6 * height  # wide figures (slices, maps) on a landscape page
+            size = (a4[1], a4[0]) if wide else a4
+            figure = Figure(figsize=size)
+            FigureCanvasAgg(figure)
+            box_w, box_h = 0.84, 0.62 if wide else 0.66
+            aspect = (height / width) * (size[0] / size[1])
             w, h = (box_w, box_w * aspect) if box_w * aspect <= box_h else (box_h / aspect, box_h)
-            ax = figure.add_axes([0.08 + (box_w - w) / 2, 0.28 + (box_h - h), w, h])
+            # The figure at the top of the page, its caption right below it.
+            bottom = 0.94 - h
+            ax = figure.add_axes([0.08 + (box_w - w) / 2, bottom, w, h])
             ax.imshow(pixels, interpolation="antialiased")
             ax.axis("off")
             text = f"Figure {entry.number}. {entry.title}. {entry.caption}"
-            figure.text(0.08, 0.25, textwrap.fill(text, 105), fontsize=8.5, va="top")
+            figure.text(0.08, bottom - 0.02, textwrap.fill(text, 150 if wide else 105), fontsize=8.5, va="top")
             pdf.savefig(figure)
         info = pdf.infodict()
         info["Title"] = title

@@ -58,15 +58,16 @@ def plot_slice_fractions(slices: pd.DataFrame, tumours: pd.DataFrame, path: Path
     hf = slices["hypoxic_fraction"].to_numpy(dtype=float)
     biopsy = slices["is_biopsy_slice"].to_numpy(dtype=bool)
     n = len(order)
+    scale = float(np.clip(60.0 / max(n, 1), 0.08, 1.0))  # smaller markers when patients crowd the axis
     figure = _figure((max(6.0, min(14.0, 2.0 + 0.18 * n)), 4.4))
     ax = figure.add_subplot(1, 1, 1)
     # The spread of each tumour's slices as a thin vertical bar: heterogeneity is visible at a glance.
     spread = pd.DataFrame({"x": x, "hf": hf}).groupby("x")["hf"].agg(["min", "max"])
     ax.vlines(spread.index.to_numpy(), spread["min"], spread["max"], color="0.75", linewidth=1.0, zorder=1)
-    ax.scatter(x[~biopsy], hf[~biopsy], s=14, color=LESS_COLOUR, alpha=0.75, label="slice", zorder=2)
-    ax.scatter(x[biopsy], hf[biopsy], s=34, marker="D", color=MORE_COLOUR, label="biopsy slice", zorder=3)
-    ax.scatter(np.arange(n), order["hypoxic_fraction"].to_numpy(dtype=float), s=110, marker="_", color="black",
-               linewidths=1.6, label="whole tumour", zorder=4)
+    ax.scatter(x[~biopsy], hf[~biopsy], s=14 * scale, color=LESS_COLOUR, alpha=0.75, label="slice", zorder=2)
+    ax.scatter(x[biopsy], hf[biopsy], s=34 * scale, marker="D", color=MORE_COLOUR, label="biopsy slice", zorder=3)
+    ax.scatter(np.arange(n), order["hypoxic_fraction"].to_numpy(dtype=float), s=110 * scale, marker="_",
+               color="black", linewidths=1.6 * max(scale, 0.5), label="whole tumour", zorder=4)
     ax.axhline(hf_cutoff, color="0.35", linestyle="--", linewidth=1, label=f"cutoff HF = {hf_cutoff:g}")
     ax.set_xlim(-0.8, n - 0.2)
     ax.set_ylim(-0.03, 1.03)
@@ -78,7 +79,8 @@ def plot_slice_fractions(slices: pd.DataFrame, tumours: pd.DataFrame, path: Path
     else:
         ax.set_xticks([])
         ax.set_xlabel(f"{n} patients, ordered by whole-tumour hypoxic fraction")
-    ax.legend(fontsize=8, frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4)
+    ax.legend(fontsize=8, frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4,
+              markerscale=1.0 / np.sqrt(scale))
     return _save(figure, path)
 
 
