@@ -357,6 +357,7 @@ class _Context:
     a_thresholds: List[float]
     hf_cutoffs: List[float]
     seed_text: str
+    out_dir: Path
 
     @property
     def a_threshold(self) -> Optional[float]:
@@ -372,12 +373,15 @@ class _Context:
         return "A_Brix threshold " + ", ".join(f"{a:g}" for a in self.a_thresholds)
 
 
-def _context(batch: BatchFolder) -> _Context:
+def _context(batch: BatchFolder, out_dir: Path) -> _Context:
     a_values = sorted({float(img.a_threshold) for img in batch.images.values()})
     hf_values = sorted({float(img.hf_cutoff) for img in batch.images.values()})
+    cohort_cutoff = (((batch.cohort or {}).get("imaging") or {}).get("cutoff") or {}).get("value")
+    if not hf_values and _finite(cohort_cutoff):
+        hf_values = [float(cohort_cutoff)]  # no image results: the cutoff the cohort statistics used
     seed = batch.seed
     return _Context(batch=batch, a_thresholds=a_values, hf_cutoffs=hf_values,
-                    seed_text=f" Batch seed {seed}." if seed is not None else "")
+                    seed_text=f" Batch seed {seed}." if seed is not None else "", out_dir=out_dir)
 
 
 def _flatten(data: Any, prefix: str = "") -> List[Tuple[str, str]]:
@@ -1038,17 +1042,17 @@ def _section_patients(page: _Page, ctx: _Context) -> None:
         extra = cohort_patients[[c for c in ("id", "group", "hscomp") if c in cohort_patients]]
         extra = extra.rename(columns={"id": "patient"}).astype({"patient": str})
         shown = shown.astype({"patient": str}).merge(extra, on="patient", how="left")
-    rows = [[fmt_num(v, 4) if isinstance(v, (float, np.floating)) else str(v) for v in row]
+    rows = [[DASH if pd.isna(v) else fmt_num(v, 4) if isinstance(v, (float, np.floating)) else str(v) for v in row]
             for row in shown.itertuples(index=False)]
     page.details(f"cohort_table.csv with group and HScomp from the cohort statistics ({len(shown)} patients)",
                  lambda: page.table(list(shown.columns), rows, table_id="table-patients"))
 
 
-def _section_parameters(page: _Page, ctx: _Context, out_dir: Path) -> None:
+def _section_parameters(page: _Page, ctx: _Context) -> None:
     page.start("parameters", "Parameters and provenance")
     batch = ctx.batch
     rows = [["report written by", f"HypoxiaMarkersLib {__version__}"], ["batch folder", str(batch.path)],
-            ["report folder", str(out_dir)]]
+            ["report folder", str(ctx.out_dir)]]
     page.table(["", ""], rows, table_id="table-provenance")
     for title, data in (("batch.json", batch.batch), ("cohort statistics (cohort/results.json)",
                                                       (batch.cohort or {}).get("parameters")),
@@ -1057,7 +1061,7 @@ def _section_parameters(page: _Page, ctx: _Context, out_dir: Path) -> None:
         if data:
             flat = _flatten(data)
             page.details(f"{title}: {len(flat)} entries", lambda flat=flat: page.table(["parameter", "value"], flat))
-    if ctx.a_thresholds or ctx.hf_cutoffs:
+    if batch.images:
         first = next(iter(batch.images.values()))
         flat = _flatten(first.summary.get("parameters", {}))
         page.details(f"imaging parameters (patients/{first.patient}/summary.json)",
@@ -1065,7 +1069,7 @@ def _section_parameters(page: _Page, ctx: _Context, out_dir: Path) -> None:
 
 
 SECTIONS = (_section_overview, _section_survival, _section_imaging, _section_genes, _section_heterogeneity,
-            _section_patients)
+            _section_patients, _section_parameters)
 
 
 # ----------------------------------------------------------------------------------------------------- PDF
@@ -1157,7 +1161,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
     batch = read_batch(batch_dir)
     out_dir = Path(out_dir) if out_dir is not None else batch.path / "report"
     title = "HypoxiaMarkers cohort report"
-    ctx = _context(batch)
+    ctx = _context(batch, out_dir)
     with atomic_output_dir(out_dir) as tmp:
         figures_dir = tmp / "figures"
         figures_dir.mkdir()
@@ -1168,7 +1172,6 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
             except Exception as error:  # noqa: BLE001 - one broken section must not take the others with it
                 page.errors.append(f"{build.__name__}: {type(error).__name__}: {error}\n{traceback.format_exc()}")
                 page.missing(f"this section could not be completed ({type(error).__name__}: {error})")
-        _section_parameters(page, ctx, out_dir)
         generated = datetime.datetime.now().isoformat(timespec="seconds")
         meta = (f"Batch folder <code>{html.escape(str(batch.path))}</code> · written {generated} by HypoxiaMarkersLib "
                 f"{html.escape(__version__)}" + (f" · batch seed {batch.seed}" if batch.seed is not None else ""))

@@ -301,6 +301,21 @@ def test_missing_parts_give_notes_not_a_crash(batch_dir, tmp_path):
     assert any("patients/" in note for note in page.missing)
 
 
+def test_unreadable_parts_give_notes(batch_dir, tmp_path):
+    copy = tmp_path / "broken"
+    shutil.copytree(batch_dir, copy, ignore=shutil.ignore_patterns("report", "t2w.nrrd"))
+    (copy / "heterogeneity" / "heterogeneity.json").write_text("{ not json", encoding="utf-8")
+    (copy / "patients" / "P004" / "slices.csv").write_text("slice,k_index\n1,0\n", encoding="utf-8")
+    page = _parse(write_report(copy, pdf=False))
+    info = json.loads((copy / "report" / "report.json").read_text(encoding="utf-8"))
+    assert info["errors"] == []
+    notes = " ".join(page.missing)
+    assert "heterogeneity.json could not be read" in notes
+    assert "P004" in notes and "missing column" in notes
+    # The other patients still make the imaging figures.
+    assert any(f"of {N_IMAGED - 1} tumours" in c for c in page.captions)
+
+
 def test_not_a_batch_folder(tmp_path, capsys):
     with pytest.raises(InputError, match="none of the parts"):
         write_report(tmp_path)
