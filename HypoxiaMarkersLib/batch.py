@@ -415,7 +415,13 @@ def run_batch(
     failures = failures_table(manifest, outcomes, genes)
     write_failures(failures, out / "failures.csv")
 
-    stages: Dict[str, str] = {}
+    stages: Dict[str, str] = {
+        "image": (f"done: {sum(o.status == DONE for o in outcomes)} fitted, "
+                  f"{sum(o.status == SKIPPED for o in outcomes)} already done, "
+                  f"{sum(o.status == FAILED for o in outcomes)} failed"),
+        "genes": (f"done: {sum('gene_score' in g for g in genes.values())} scored, "
+                  f"{sum('error' in g for g in genes.values())} failed"),
+    }
     start = time.perf_counter()
     stages["cohort"] = _run_stage(log, "cohort", [
         "cohort", str(out / "cohort_table.csv"), "--id", "patient", "--time", "pfs_time", "--event", "pfs_event",

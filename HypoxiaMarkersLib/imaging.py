@@ -140,6 +140,7 @@ class ImagingResult:
     parameters: ImagingParameters
     failures: Dict[str, int] = field(default_factory=dict)
     voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
+    post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -338,6 +339,7 @@ def analyse_dce(
         parameters=p,
         failures=failures,
         voxel_t_lag_s=lag_map,
+        post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
     )
 
 

@@ -3,8 +3,8 @@
 Layout, all maps on the DCE grid with the series' origin, spacing and direction:
 ``a_brix.nrrd``, ``k_ep.nrrd``, ``k_el.nrrd``, ``r_squared.nrrd``, ``rmse.nrrd`` (float32, NaN outside the tumour
 and where the fit failed), ``fit_status.nrrd`` (uint8 codes, see ``summary.json`` ``fit_status_codes``),
-``hypoxic_mask.nrrd`` and ``tumour_mask.nrrd`` (uint8 label maps), ``slices.csv``, ``mean_curve.csv`` and
-``summary.json``.
+``hypoxic_mask.nrrd`` and ``tumour_mask.nrrd`` (uint8 label maps), ``dce_post_contrast.nrrd`` (mean signal of the
+frames after bolus arrival, the anatomy to show the maps on), ``slices.csv``, ``mean_curve.csv`` and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
     with atomic_output_dir(Path(out_dir)) as tmp:
         for name in MAP_FILES:
             write_volume(getattr(result, name), result.geometry, tmp / f"{name}.nrrd")
+        if result.post_contrast is not None:
+            write_volume(result.post_contrast, result.geometry, tmp / "dce_post_contrast.nrrd")
         write_slices_csv(result, tmp / "slices.csv")
         with open(tmp / "mean_curve.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)

@@ -62,7 +62,8 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Progression-free survival")
     ax.set_xlabel(time_label)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    # Survival curves start at 1 in the upper part: the lower left is where they leave room.
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     if annotation:

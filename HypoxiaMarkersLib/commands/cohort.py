@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
         write_json(results, out / "results.json")
         patients[PATIENT_COLUMNS].to_csv(out / "patients.csv", index=False)
     comp = result.markers["composite"]
+    p_permutation = line.get("p_permutation")
+    p_text = "not computed" if p_permutation is None else f"{p_permutation:.3g}"
     print(f"cohort: n={int(patients['included'].sum())}, excluded={len(result.excluded)}; composite line "
-          f"x0={line['x0']:.3g}, y0={line['y0']:.3g}, {annotation(comp)}, permutation p = "
-          f"{line.get('p_permutation')}; results in {args.out}")
+          f"x0={line['x0']:.3g}, y0={line['y0']:.3g}, {annotation(comp)}, permutation p = {p_text}; "
+          f"results in {args.out}")
     return 0

@@ -278,7 +278,8 @@ def test_numbers_follow_the_results_not_a_template(batch_dir, tmp_path):
 def test_missing_parts_give_notes_not_a_crash(batch_dir, tmp_path):
     copy = tmp_path / "partial"
     shutil.copytree(batch_dir, copy, ignore=shutil.ignore_patterns("report", "heterogeneity", "genes", "cohort",
-                                                                    "batch.json", "t2w.nrrd"))
+                                                                    "batch.json", "t2w.nrrd",
+                                                                    "dce_post_contrast.nrrd"))
     out = write_report(copy, tmp_path / "out", pdf=False)
     page = _parse(out)
     info = json.loads((out / "report.json").read_text(encoding="utf-8"))
