@@ -62,12 +62,13 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Progression-free survival")
     ax.set_xlabel(time_label)
-    # Survival curves start at 1 in the upper part: the lower left is where they leave room.
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    # Survival curves start at 1 in the upper part: the lower left is where they leave room, the legend stacked
+    # above the annotation.
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.09 if annotation else 0.0), fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     if annotation:
-        ax.text(0.02, 0.04, annotation, transform=ax.transAxes, fontsize=9)
+        ax.text(0.02, 0.03, annotation, transform=ax.transAxes, fontsize=9)
     table_ax.set_xlim(ax.get_xlim())
     table_ax.set_ylim(-0.6, len(curves) - 0.4)
     table_ax.set_yticks(range(len(curves)))
