@@ -565,6 +565,26 @@ def _write_plain_4d(signal: np.ndarray, times: np.ndarray, geometry: Geometry, p
     image.SetOrigin(tuple(geometry.origin) + (float(times[0]),))
     image.SetDirection(tuple(direction.ravel()))
     sitk.WriteImage(image, str(path), True)
+    if path.name.endswith((".nii", ".nii.gz")):
+        _set_nifti_time_unit_seconds(path)
+
+
+def _set_nifti_time_unit_seconds(path: Path) -> None:
+    """Make sure a written NIfTI-1 file says its 4th axis is in seconds.
+
+    SimpleITK before 2.4 (Slicer 5.8 ships 2.3) writes xyzt_units without a time unit, and a reader must then ask
+    for the frame times. xyzt_units is one byte at offset 123 of the NIfTI-1 header: mm (2) + seconds (8).
+    """
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = bytearray(handle.read())
+    if data[123] & 0x38:
+        return  # a time unit is already there
+    data[123] = (data[123] & 0x07) | 0x08
+    with opener(path, "wb") as handle:
+        handle.write(bytes(data))
 
 
 __all__ = ["read_dce", "write_dce", "check_signal"]
