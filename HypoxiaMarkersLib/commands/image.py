@@ -27,6 +27,9 @@ def register(subparsers) -> None:
                         help="tumour: label map (nonzero = tumour) or Slicer segmentation (.seg.nrrd)")
     parser.add_argument("--label", type=int, default=None, help="use only this label value of the label map")
     parser.add_argument("--segment", default=None, help="segment name in a .seg.nrrd (default: the only one)")
+    parser.add_argument("--mask-min-fraction", type=float, default=None, metavar="F",
+                        help="a DCE voxel is tumour when at least this fraction of its volume is (partial volume, "
+                             "e.g. 0.5; default: nearest neighbour at the voxel centre)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     timing = parser.add_argument_group("frame times")
     timing.add_argument("--times", default=None, help="frame times in seconds, comma-separated (overrides the file)")
@@ -52,6 +55,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..imaging import ImagingParameters, analyse_dce
     from ..imaging_outputs import write_imaging_result
     from ..io import read_dce, read_tumour_mask
@@ -62,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     source = args.dce[0] if len(args.dce) == 1 else list(args.dce)
     with progress_bar("reading DCE", unit="file", enabled=not args.quiet) as progress:
         series = read_dce(source, times=times, frame_interval=args.frame_interval, progress=progress)
-    mask = read_tumour_mask(args.mask, series.geometry, label=args.label, segment=args.segment)
+    if args.mask_min_fraction is not None and not 0 < args.mask_min_fraction <= 1:
+        raise InputError(f"{args.mask_min_fraction} is not a fraction", source="--mask-min-fraction",
+                         expected="a number in (0, 1], e.g. 0.5")
+    mask = read_tumour_mask(args.mask, series.geometry, label=args.label, segment=args.segment,
+                            min_fraction=args.mask_min_fraction)
     parameters = ImagingParameters(
         a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
         baseline_frames=args.baseline_frames, injection_duration_s=args.injection_duration,
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = {
         "dce": [str(p) for p in args.dce], "mask": str(args.mask), "label": args.label, "segment": args.segment,
         "times_option": args.times, "frame_interval_option": args.frame_interval,
+        "mask_min_fraction": args.mask_min_fraction,
     }
     out = write_imaging_result(result, args.out, inputs=inputs)
     biopsy = result.biopsy_slice

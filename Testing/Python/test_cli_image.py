@@ -190,3 +190,18 @@ def test_a_failed_run_keeps_the_previous_good_output(small, tmp_path):
                  "--quiet"]) == 2
     assert (out / "summary.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
+
+
+def test_partial_volume_mask_option(phantom_dir, image_dir, tmp_path):
+    out = tmp_path / "pv"
+    assert main(["image", str(phantom_dir / "dce.seq.nrrd"), "--mask", str(phantom_dir / "tumour_mask_t2w.nrrd"),
+                 "--mask-min-fraction", "0.5", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    nearest = json.loads((image_dir / "summary.json").read_text())
+    assert summary["inputs"]["mask_min_fraction"] == 0.5
+    # the same tumour up to its boundary voxels
+    assert abs(summary["n_tumour_voxels"] - nearest["n_tumour_voxels"]) < 0.05 * nearest["n_tumour_voxels"]
+    truth = json.loads((phantom_dir / "truth" / "truth.json").read_text())
+    assert abs(summary["hypoxic_fraction"] - truth["hypoxic_fraction"]) <= 0.02
+    assert main(["image", str(phantom_dir / "dce.seq.nrrd"), "--mask", str(phantom_dir / "tumour_mask_t2w.nrrd"),
+                 "--mask-min-fraction", "1.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
