@@ -215,6 +215,7 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
                    imaging_cutoff: Cutoff = 0.27, gene_cutoff: Cutoff = 0.0, horizon_months: Optional[float] = 60.0,
                    time_unit: str = "months", min_prop: float = 0.1, permutations: int = 1000,
                    seed: Optional[int] = 0, n_directions: int = 90, statistic: str = "logrank",
+                   alternative: str = "greater",
                    optimism: str = "bootstrap", resamples: int = 200, folds: int = 5, conf_level: float = 0.95,
                    source: Optional[str] = None, progress: Optional[ProgressCallback] = None) -> CohortResult:
     """The whole analysis of a cohort table (SPEC §4): markers, both-rule, composite line and groups.
@@ -239,8 +240,9 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
         Minimum share of patients on each side of a searched cutoff or line (default 0.1).
     permutations, seed : int
         Permutations for the optimal-cutoff and composite-search p-values (default 1000, seed 0).
-    n_directions, statistic : int, str
-        The composite line grid and the statistic that ranks lines (see :mod:`composite`).
+    n_directions, statistic, alternative : int, str, str
+        The composite line grid, the statistic that ranks lines and the direction searched ("greater": the more
+        hypoxic side does worse, default; "two-sided"), see :func:`composite.search_line`.
     optimism, resamples, folds
         Optimism correction of the composite HR: "bootstrap" (default, 200 resamples), "cv" or "none".
 
@@ -292,7 +294,8 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     markers["both"] = analyse_marker(t, e, both, cutoff=1.0, name="both", **common)
     markers["both"].extra["rule"] = "group 1 (more hypoxic by both markers) vs groups 2-4"
 
-    search = search_line(x, y, t, e, n_directions=n_directions, min_prop=min_prop, statistic=statistic)
+    search = search_line(x, y, t, e, n_directions=n_directions, min_prop=min_prop, statistic=statistic,
+                         alternative=alternative)
     score = hscomp(x, y, search.x0, search.y0)
     composite = analyse_marker(t, e, score, cutoff=0.0, name="composite", **common)
     p_perm = permutation_test(search, t, e, permutations=permutations, seed=seed, progress=progress) \
@@ -300,8 +303,9 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     composite.cutoff.method = "composite line search"
     composite.cutoff.statistic = search.statistic
     composite.cutoff.statistic_name = (
-        "absolute log-rank Z (survdiff), maximised over the line grid" if statistic == "logrank"
-        else "standardized log-rank score statistic (maxstat), maximised over the line grid")
+        ("log-rank Z (survdiff)" if statistic == "logrank" else "standardized log-rank score statistic (maxstat)")
+        + (" of the more hypoxic side" if alternative == "greater" else ", absolute value")
+        + ", maximised over the line grid")
     composite.cutoff.p_unadjusted = search.p_unadjusted
     composite.cutoff.p_permutation = p_perm
     composite.cutoff.permutations = int(permutations)
@@ -311,7 +315,8 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
             "equation": "imaging/x0 + genes/y0 = 1; HScomp >= 0 is more hypoxic"}
     if optimism != "none":
         correction = optimism_corrected_hr(x, y, t, e, method=optimism, resamples=resamples, folds=folds, seed=seed,
-                                           n_directions=n_directions, min_prop=min_prop, statistic=statistic)
+                                           n_directions=n_directions, min_prop=min_prop, statistic=statistic,
+                                           alternative=alternative)
         line["optimism"] = correction.to_dict()
         composite.extra["optimism"] = correction.to_dict()
     composite.extra["line"] = {"x0": search.x0, "y0": search.y0}
@@ -354,6 +359,7 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
         "imaging_cutoff": imaging_cutoff, "gene_cutoff": gene_cutoff, "horizon_months": horizon_months,
         "time_unit": time_unit, "horizon_in_time_unit": horizon, "min_prop": min_prop,
         "permutations": permutations, "seed": seed, "n_directions": n_directions, "statistic": statistic,
+        "alternative": alternative,
         "optimism": optimism, "resamples": resamples, "folds": folds, "conf_level": conf_level,
         "high_rule": "value >= cutoff is more hypoxic", "source": source,
     }

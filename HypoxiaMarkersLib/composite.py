@@ -41,6 +41,9 @@ from .cutoff import STATISTICS, LogRankSplits, logrank_scores, score_statistics
 from .errors import InputError
 from .progress import ProgressCallback, report
 
+#: Which association the line search looks for (see :func:`search_line`).
+ALTERNATIVES = ("greater", "two-sided")
+
 
 def hscomp(x, y, x0: float, y0: float) -> np.ndarray:
     """Composite hypoxia score: signed distance to the line x/x0 + y/y0 = 1 (≥ 0: more hypoxic).
@@ -157,27 +160,40 @@ class LineSearch:
 
     x0: float
     y0: float
-    statistic: float          # |Z| of the best split
+    statistic: float          # Z ("greater") or |Z| ("two-sided") of the best split
     z: float                  # signed Z: > 0 when the more hypoxic group has more events than expected
-    p_unadjusted: float       # 2(1 − Φ(|Z|)): the p-value as if the line had been fixed beforehand
+    p_unadjusted: float       # 1 − Φ(Z) or 2(1 − Φ(|Z|)): the p-value as if the line had been fixed beforehand
     high: np.ndarray          # bool (N,): more hypoxic by the best line
     n_candidates: int         # distinct splits evaluated
     n_grid_lines: int
     n_directions: int
     min_size: int
     statistic_name: str = "logrank"
+    alternative: str = "greater"
     candidates: Optional[CandidateLines] = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {"x0": self.x0, "y0": self.y0, "statistic": self.statistic, "z": self.z,
-                "statistic_name": self.statistic_name, "p_unadjusted": self.p_unadjusted,
+                "statistic_name": self.statistic_name, "alternative": self.alternative,
+                "p_unadjusted": self.p_unadjusted,
                 "n_high": int(self.high.sum()), "n_low": int((~self.high).sum()),
                 "n_candidates": self.n_candidates, "n_grid_lines": self.n_grid_lines,
                 "n_directions": self.n_directions, "min_size": self.min_size}
 
 
+def _oriented(z: np.ndarray, alternative: str) -> np.ndarray:
+    """What the search maximises: Z (more events than expected above the line) or |Z| (either way)."""
+    if alternative == "greater":
+        return z
+    if alternative == "two-sided":
+        return np.abs(z)
+    raise InputError(f"unknown alternative {alternative!r}", field="alternative",
+                     expected=", ".join(ALTERNATIVES))
+
+
 def search_line(x, y, time, event, *, n_directions: int = 90, min_prop: float = 0.1,
-                min_size: Optional[int] = None, statistic: str = "logrank") -> LineSearch:
+                min_size: Optional[int] = None, statistic: str = "logrank",
+                alternative: str = "greater") -> LineSearch:
     """Search the separating line (x0, y0) whose dichotomised HScomp is most strongly associated with PFS.
 
     Parameters
@@ -189,7 +205,11 @@ def search_line(x, y, time, event, *, n_directions: int = 90, min_prop: float = 
     n_directions, min_prop, min_size
         The grid (see :func:`candidate_lines`).
     statistic : {"logrank", "score"}
-        How splits are ranked: the classical log-rank |Z| (default) or maxstat's standardized score statistic.
+        How splits are ranked: the classical log-rank Z (default) or maxstat's standardized score statistic.
+    alternative : {"greater", "two-sided"}
+        "greater" (default): the line whose more hypoxic side (HScomp >= 0) has the most excess of events, the
+        direction hypoxia acts in; "two-sided": the strongest association either way (which, in a small cohort,
+        can pick a line whose "more hypoxic" side does better).
 
     Returns
     -------
@@ -200,18 +220,22 @@ def search_line(x, y, time, event, *, n_directions: int = 90, min_prop: float = 
     if not np.any(np.isfinite(z)):
         raise InputError("the log-rank statistic is undefined for every line (no events?)", field="event",
                          expected="at least one event")
-    best = int(np.nanargmax(np.abs(z)))
-    value = float(abs(z[best]))
+    score = _oriented(z, alternative)
+    best = int(np.nanargmax(score))
+    value = float(score[best])
+    p_unadjusted = stats.norm.sf(value) if alternative == "greater" else 2.0 * stats.norm.sf(value)
     return LineSearch(x0=float(candidates.x0[best]), y0=float(candidates.y0[best]), statistic=value,
-                      z=float(z[best]), p_unadjusted=float(2.0 * stats.norm.sf(value)),
+                      z=float(z[best]), p_unadjusted=float(p_unadjusted),
                       high=candidates.high[best].copy(), n_candidates=int(candidates.high.shape[0]),
                       n_grid_lines=candidates.n_grid_lines, n_directions=candidates.n_directions,
-                      min_size=candidates.min_size, statistic_name=statistic, candidates=candidates)
+                      min_size=candidates.min_size, statistic_name=statistic, alternative=alternative,
+                      candidates=candidates)
 
 
 def permutation_maxima(candidates: CandidateLines, time, event, *, permutations: int, seed: Optional[int] = None,
-                       statistic: str = "logrank", progress: Optional[ProgressCallback] = None) -> np.ndarray:
-    """Maximum |Z| over all candidate lines for each permutation of the outcomes across patients.
+                       statistic: str = "logrank", alternative: str = "greater",
+                       progress: Optional[ProgressCallback] = None) -> np.ndarray:
+    """Maximum Z (or |Z|, see ``alternative``) over all candidate lines for each permutation of the outcomes.
 
     The candidate splits depend only on (x, y), so permuting (time, event) pairs and recomputing every split's
     statistic is exactly rerunning the whole search on a cohort where the outcome is unrelated to the markers.
@@ -228,7 +252,7 @@ def permutation_maxima(candidates: CandidateLines, time, event, *, permutations:
         for start in range(0, permutations, chunk):
             size = min(chunk, permutations - start)
             perms = np.argsort(rng.random((size, n)), axis=1)
-            maxima[start:start + size] = np.nanmax(np.abs(splits.z_permuted(high, perms)), axis=1)
+            maxima[start:start + size] = np.nanmax(_oriented(splits.z_permuted(high, perms), alternative), axis=1)
             report(progress, start + size, permutations)
     elif statistic == "score":
         scores = logrank_scores(time, event)
@@ -241,7 +265,7 @@ def permutation_maxima(candidates: CandidateLines, time, event, *, permutations:
             spread = n * np.sum(scores ** 2) - total ** 2
             observed = candidates.high.astype(float) @ shuffled.T  # (K, size)
             z = (observed - m / n * total) / np.sqrt(m * (n - m) / (n * n * (n - 1.0)) * spread)
-            maxima[start:start + size] = np.nanmax(np.abs(z), axis=0)
+            maxima[start:start + size] = np.nanmax(_oriented(z, alternative), axis=0)
             report(progress, start + size, permutations)
     else:
         raise InputError(f"unknown statistic {statistic!r}", field="statistic", expected=", ".join(STATISTICS))
@@ -250,11 +274,12 @@ def permutation_maxima(candidates: CandidateLines, time, event, *, permutations:
 
 def permutation_test(search: LineSearch, time, event, *, permutations: int = 1000, seed: Optional[int] = None,
                      progress: Optional[ProgressCallback] = None) -> float:
-    """Permutation p-value of the whole line search: (1 + #{max|Z*| ≥ max|Z|}) / (B + 1)."""
+    """Permutation p-value of the whole line search: (1 + #{max Z* ≥ max Z}) / (B + 1), Z oriented as searched."""
     if permutations < 1:
         raise InputError("at least one permutation is needed", source="--permutations")
     maxima = permutation_maxima(search.candidates, time, event, permutations=permutations, seed=seed,
-                                statistic=search.statistic_name, progress=progress)
+                                statistic=search.statistic_name, alternative=search.alternative,
+                                progress=progress)
     exceed = int(np.sum(maxima >= search.statistic * (1.0 - 1e-12)))
     return (1.0 + exceed) / (permutations + 1.0)
 
@@ -321,7 +346,7 @@ class OptimismCorrection:
 
 def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resamples: int = 200,
                           folds: int = 5, seed: Optional[int] = None, n_directions: int = 90,
-                          min_prop: float = 0.1, statistic: str = "logrank",
+                          min_prop: float = 0.1, statistic: str = "logrank", alternative: str = "greater",
                           progress: Optional[ProgressCallback] = None) -> OptimismCorrection:
     """Hazard ratio of the searched composite classes, corrected for the optimism of the search.
 
@@ -342,7 +367,8 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=int)
     n = x.size
-    search = search_line(x, y, time, event, n_directions=n_directions, min_prop=min_prop, statistic=statistic)
+    search = search_line(x, y, time, event, n_directions=n_directions, min_prop=min_prop, statistic=statistic,
+                         alternative=alternative)
     apparent = cox_log_hr(time, event, search.high)
     rng = np.random.default_rng(seed)
     values = []
@@ -351,7 +377,7 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
             index = rng.integers(0, n, n)
             try:
                 boot = search_line(x[index], y[index], time[index], event[index], n_directions=n_directions,
-                                   min_prop=min_prop, statistic=statistic)
+                                   min_prop=min_prop, statistic=statistic, alternative=alternative)
             except InputError:
                 continue
             in_sample = cox_log_hr(time[index], event[index], boot.high)
@@ -374,7 +400,7 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
                 train = fold != k
                 try:
                     line = search_line(x[train], y[train], time[train], event[train], n_directions=n_directions,
-                                       min_prop=min_prop, statistic=statistic)
+                                       min_prop=min_prop, statistic=statistic, alternative=alternative)
                 except InputError:
                     ok = False
                     break

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import CITATION
 from ..cohort_stats import analyse_cohort, parse_cutoff, parse_horizon, read_table, split_names
-from ..composite import hscomp
+from ..composite import ALTERNATIVES, hscomp
 from ..cutoff import STATISTICS
 from ..errors import InputError
 from ..km_plot import plot_composite_line, plot_kaplan_meier
@@ -61,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="composite search: number of line directions (every cut along each is tried)")
     parser.add_argument("--statistic", choices=STATISTICS, default="logrank",
                         help="composite search: statistic ranking the lines")
+    parser.add_argument("--alternative", choices=ALTERNATIVES, default="greater",
+                        help="composite search: 'greater' looks for the line whose more hypoxic side does worse "
+                             "(the direction hypoxia acts in); 'two-sided' for the strongest association either way")
     parser.add_argument("--optimism", choices=("bootstrap", "cv", "none"), default="bootstrap",
                         help="composite HR corrected for the search's optimism")
     parser.add_argument("--resamples", type=int, default=200,
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             imaging_cutoff=parse_cutoff(args.imaging_cutoff, "--imaging-cutoff"),
             gene_cutoff=parse_cutoff(args.gene_cutoff, "--gene-cutoff"), horizon_months=horizon_months,
             time_unit=args.time_unit, min_prop=args.min_prop, permutations=args.permutations, seed=args.seed,
-            n_directions=args.directions, statistic=args.statistic, optimism=args.optimism,
+            n_directions=args.directions, statistic=args.statistic, alternative=args.alternative,
+            optimism=args.optimism,
             resamples=args.resamples, folds=args.folds, conf_level=args.conf_level, source=args.table,
             progress=progress,
         )

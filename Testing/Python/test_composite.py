@@ -127,6 +127,23 @@ def test_permutation_p_small_for_a_real_effect():
     assert permutation_test(found, time, event, permutations=199, seed=3) == pytest.approx(1 / 200)
 
 
+def test_one_sided_search_looks_for_the_direction_hypoxia_acts_in():
+    """A cohort where the planted line's "more hypoxic" side does BETTER: only the two-sided search finds it."""
+    x, y, time, event, more = planted_cohort(5, n=150, hazard_ratio=1 / 6.0)
+    two_sided = search_line(x, y, time, event, alternative="two-sided")
+    greater = search_line(x, y, time, event, alternative="greater")
+    assert two_sided.z < 0 and two_sided.statistic == pytest.approx(-two_sided.z)
+    assert np.mean(two_sided.high == more) >= 0.9
+    assert greater.statistic == pytest.approx(greater.z) and greater.statistic < two_sided.statistic
+    assert greater.p_unadjusted == pytest.approx(stats.norm.sf(greater.z))
+    assert two_sided.p_unadjusted == pytest.approx(2 * stats.norm.sf(abs(two_sided.z)))
+    # the permutation test follows the search's direction: the protective effect is no evidence for "greater"
+    assert permutation_test(greater, time, event, permutations=199, seed=1) > 0.2
+    assert permutation_test(two_sided, time, event, permutations=199, seed=1) < 0.05
+    with pytest.raises(InputError, match="alternative"):
+        search_line(x, y, time, event, alternative="less-ish")
+
+
 def test_cox_log_hr_matches_cox_fit():
     x, y, time, event, truth = planted_cohort(5, n=90)
     time = np.round(time)
