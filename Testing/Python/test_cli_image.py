@@ -205,3 +205,13 @@ def test_partial_volume_mask_option(phantom_dir, image_dir, tmp_path):
     assert abs(summary["hypoxic_fraction"] - truth["hypoxic_fraction"]) <= 0.02
     assert main(["image", str(phantom_dir / "dce.seq.nrrd"), "--mask", str(phantom_dir / "tumour_mask_t2w.nrrd"),
                  "--mask-min-fraction", "1.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+
+
+def test_inputs_are_never_changed(phantom_dir, tmp_path):
+    import hashlib
+
+    inputs = [phantom_dir / "dce.seq.nrrd", phantom_dir / "tumour.seg.nrrd"]
+    before = {p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in inputs}
+    assert main(["image", str(inputs[0]), "--mask", str(inputs[1]), "--segment", "Tumour", "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    assert {p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in inputs} == before
