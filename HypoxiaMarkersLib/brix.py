@@ -246,7 +246,7 @@ def fit_brix(
     *,
     tau_min: float = 0.0,
     bounds: BrixBounds = BrixBounds(),
-    max_iterations: int = 400,
+    max_iterations: int = 1000,
     chunk_size: int = 20000,
     progress: Optional[ProgressCallback] = None,
 ) -> BrixFit:

@@ -86,7 +86,7 @@ class ImagingParameters:
     k_el_max: float = 1.0
     k_diff_min: float = 1e-3
     k_diff_max: float = 20.0
-    max_iterations: int = 400
+    max_iterations: int = 1000
 
     @property
     def bounds(self) -> BrixBounds:

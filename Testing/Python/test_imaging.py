@@ -128,6 +128,21 @@ def test_real_invivo_slice_every_voxel_gets_a_result_or_a_counted_failure(shared
     assert 0.0 <= res.hypoxic_fraction <= 1.0
 
 
+def test_qiba_dro_dicom_series_every_voxel_is_fitted(shared_data):
+    """The QIBA DCE DRO v6 (noise-free Tofts curves, 1321 frames, a DICOM folder): a digital reference object
+    made for another model, so no A_Brix truth exists; the fitter must give every voxel an ordered, finite fit."""
+    from HypoxiaMarkersLib.io import read_dce
+
+    series = read_dce(shared_data / "qiba-dce-v6")
+    mask = np.zeros(series.geometry.shape, dtype=bool)
+    mask[:, 40:70, :] = True  # three rows of parameter patches
+    res = analyse_dce(series, mask)
+    assert res.n_fitted == res.n_tumour_voxels == 1500 and res.failures == {}
+    inside = np.isin(res.fit_status, FITTED_STATUSES)
+    assert np.all(np.isfinite(res.a_brix[inside])) and np.all(res.k_ep[inside] > res.k_el[inside])
+    assert np.nanmin(res.r_squared[mask]) > 0.5 and np.nanmedian(res.r_squared[mask]) > 0.8
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Slice numbering
 # ---------------------------------------------------------------------------------------------------------------
