@@ -58,6 +58,7 @@ class GroupsResult:
     pearson_r: Optional[float] = None
     pearson_p: Optional[float] = None
     kruskal_wallis: Dict[str, dict] = field(default_factory=dict)
+    wilcoxon: Dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -75,6 +76,7 @@ class GroupsResult:
             "spearman": {"rho": self.spearman_rho, "p": self.spearman_p},
             "pearson": {"r": self.pearson_r, "p": self.pearson_p},
             "kruskal_wallis": self.kruskal_wallis,
+            "wilcoxon": self.wilcoxon,
         }
 
 
@@ -96,9 +98,32 @@ def kruskal_wallis(values, groups) -> dict:
     return out
 
 
+def wilcoxon_rank_sum(values, high) -> dict:
+    """Wilcoxon rank-sum test of one covariate between the more and the less hypoxic patients.
+
+    As R's ``wilcox.test(x[high], x[!high], exact = FALSE, correct = TRUE)``: W is the Mann–Whitney U of the more
+    hypoxic group, p two-sided from the normal approximation with ties and continuity corrections (exact p-values
+    are not used because covariates such as tumour volume or cell fraction are usually tied).
+    """
+    values = np.asarray(values, dtype=float)
+    high = np.asarray(high, dtype=bool)
+    keep = np.isfinite(values)
+    x, y = values[keep & high], values[keep & ~high]
+    out = {"n_high": int(x.size), "n_low": int(y.size), "n_missing": int((~keep).sum()),
+           "median_high": float(np.median(x)) if x.size else None,
+           "median_low": float(np.median(y)) if y.size else None}
+    if x.size == 0 or y.size == 0 or np.unique(values[keep]).size < 2:
+        out.update({"W": None, "p": None, "note": "one group is empty or every value is the same"})
+        return out
+    test = stats.mannwhitneyu(x, y, use_continuity=True, alternative="two-sided", method="asymptotic")
+    out.update({"W": float(test.statistic), "p": float(test.pvalue)})
+    return out
+
+
 def compare_groups(imaging_high, genes_high, imaging=None, genes=None, *,
                    covariates: Optional[pd.DataFrame] = None, conf_level: float = 0.95) -> GroupsResult:
-    """The 2×2 table, concordance, Fisher's test, correlations and Kruskal–Wallis tests across groups 1–4.
+    """The 2×2 table, concordance, Fisher's test, correlations, Kruskal–Wallis tests across groups 1–4 and
+    Wilcoxon tests between more and less hypoxic patients by each marker.
 
     Parameters
     ----------
@@ -107,7 +132,8 @@ def compare_groups(imaging_high, genes_high, imaging=None, genes=None, *,
     imaging, genes : array-like, optional
         Continuous values, for Spearman and Pearson correlations.
     covariates : DataFrame, optional
-        Numeric covariates (one column each), tested across the groups with Kruskal–Wallis.
+        Numeric covariates (one column each), tested across the groups with Kruskal–Wallis and between the more and
+        less hypoxic patients of each marker with the Wilcoxon rank-sum test.
     conf_level : float
         Level of the odds ratio's confidence interval.
     """
@@ -143,7 +169,10 @@ def compare_groups(imaging_high, genes_high, imaging=None, genes=None, *,
             if (values.isna() & covariates[column].notna()).any():
                 raise InputError(f"covariate {column!r} is not numeric; Kruskal–Wallis needs numbers", field=column,
                                  expected="a numeric covariate (tumour volume, tumour cell fraction, ...)")
-            result.kruskal_wallis[str(column)] = kruskal_wallis(values.to_numpy(dtype=float), group)
+            numbers = values.to_numpy(dtype=float)
+            result.kruskal_wallis[str(column)] = kruskal_wallis(numbers, group)
+            result.wilcoxon[str(column)] = {"imaging": wilcoxon_rank_sum(numbers, imaging_high),
+                                            "genes": wilcoxon_rank_sum(numbers, genes_high)}
     return result
 
 

@@ -705,6 +705,11 @@ def _groups_tables(page: _Page, groups: dict, patients: pd.DataFrame, horizon_mo
         medians = ", ".join(f"{g}: {fmt_num(m)}" for g, m in (test.get("median_per_group") or {}).items())
         tests.append([f"Kruskal–Wallis, {covariate} across groups (medians {medians})", fmt_num(test.get("h")),
                       fmt_p(test.get("p"))])
+    for covariate, by_marker in (groups.get("wilcoxon") or {}).items():
+        for marker, test in by_marker.items():
+            tests.append([f"Wilcoxon rank-sum, {covariate}: more vs less hypoxic by {marker} (medians "
+                          f"{fmt_num(test.get('median_high'))} vs {fmt_num(test.get('median_low'))})",
+                          f"W = {fmt_num(test.get('W'))}", fmt_p(test.get("p"))])
     page.table(["test", "value", "p"], tests, table_id="table-tests")
     at_horizon = groups.get("survival_at_horizon") or {}
     group = pd.to_numeric(patients.get("group"), errors="coerce").to_numpy() if "group" in patients else None

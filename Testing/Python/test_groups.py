@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.groups import classify_groups, compare_groups
+from HypoxiaMarkersLib.groups import classify_groups, compare_groups, wilcoxon_rank_sum
 
 REFERENCE = Path(__file__).parent / "reference"
 R = json.loads((REFERENCE / "r_reference.json").read_text())
@@ -68,3 +68,33 @@ def test_kruskal_wallis_reports_missing_values_and_refuses_text():
     assert result.kruskal_wallis["volume"]["n_missing"] == 1
     with pytest.raises(InputError, match="not numeric"):
         compare_groups(high, high, covariates=pd.DataFrame({"stage": ["I", "II"] * 5}))
+
+
+def test_wilcoxon_matches_r():
+    """R: wilcox.test(x[high], x[!high], exact = FALSE, correct = TRUE); reference/wilcoxon.R wrote the values."""
+
+    expected = json.loads((REFERENCE / "wilcoxon.json").read_text())
+    lung = pd.read_csv(REFERENCE / "lung.csv")
+    cases = {
+        "age_by_sex": (lung["age"], lung["sex"] == 2),
+        "karno_by_ecog": (lung["ph.karno"], lung["ph.ecog"].fillna(-1) >= 1),
+        "wtloss_by_inst_small": (lung["wt.loss"], lung["inst"].fillna(99) < 10),
+    }
+    for name, (values, high) in cases.items():
+        got = wilcoxon_rank_sum(values.to_numpy(float), high.to_numpy(bool))
+        ref = expected[name]
+        assert (got["n_high"], got["n_low"]) == (ref["n_high"], ref["n_low"])
+        assert got["W"] == ref["W"]
+        assert got["p"] == pytest.approx(ref["p"], rel=1e-10)
+
+
+def test_wilcoxon_in_compare_groups_and_degenerate_input():
+    imaging_high = np.array([True, True, False, False, True, False, False, True])
+    genes_high = np.array([True, False, True, False, True, False, False, False])
+    volume = pd.DataFrame({"volume": [50.0, 60.0, 20.0, 25.0, 55.0, 30.0, 22.0, 58.0]})
+    result = compare_groups(imaging_high, genes_high, covariates=volume).to_dict()
+    imaging = result["wilcoxon"]["volume"]["imaging"]
+    assert imaging["W"] == 16.0 and imaging["median_high"] == 56.5  # every more hypoxic tumour is larger
+    assert imaging["p"] < 0.05
+    same = wilcoxon_rank_sum(np.ones(6), np.array([True, False] * 3))
+    assert same["W"] is None and "same" in same["note"]
