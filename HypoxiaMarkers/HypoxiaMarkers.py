@@ -610,8 +610,8 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
 
         Called on Apply and before reading gene files, never at module start.
         """
-        packaging = getattr(slicer, "packaging", None)
-        if packaging is not None and hasattr(packaging, "pip_ensure"):  # Slicer 5.12+
+        packaging = _slicerPackaging()
+        if packaging is not None:  # Slicer 5.12+
             try:
                 packaging.pip_ensure(packaging.load_requirements(self.requirementsPath()), requester=MODULE_NAME)
             except RuntimeError as error:  # the user declined
@@ -834,6 +834,19 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
         position = [0.0, 0.0, 0.0]
         crosshair.GetCrosshairRAS(position)
         return position
+
+
+def _slicerPackaging():
+    """Slicer's package helper with ``pip_ensure`` and ``load_requirements`` (5.12+; named slicer.packaging, in
+    some development versions slicer.pydeps), or None on older Slicer."""
+    for name in ("slicer.packaging", "slicer.pydeps"):
+        try:
+            helper = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(helper, "pip_ensure") and hasattr(helper, "load_requirements"):
+            return helper
+    return None
 
 
 def _distributionModule(requirement: str) -> str:
