@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from scipy import ndimage
@@ -138,6 +138,7 @@ def make_phantom(
     noise: float = 0.03,
     hypoxic_fraction: float = 0.3,
     clustering_mm: float = 4.0,
+    clustering_si_mm: Optional[float] = None,
     size: Sequence[int] = (128, 128, 8),
     spacing: Sequence[float] = (0.8, 0.8, 5.0),
     n_frames: int = 40,
@@ -170,6 +171,9 @@ def make_phantom(
         Target hypoxic fraction of the tumour (the exact fraction on the DCE grid is in ``Phantom.hypoxic_fraction``).
     clustering_mm : float
         Correlation length of the hypoxic regions in mm (0 = randomly scattered voxels).
+    clustering_si_mm : float, optional
+        Correlation length along the S-I axis (across slices); default: ``clustering_mm``. A longer one makes the
+        slices of a tumour more alike.
     size, spacing : sequence
         DCE grid: voxels and mm along (i, j, k).
     n_frames, frame_interval_s, baseline_frames : int, float, int
@@ -195,7 +199,8 @@ def make_phantom(
     tumour = ellipsoid_dce <= 1.0
     rim = _ellipsoid_distance(geometry, radii + 3.0) <= 1.0
 
-    sigma_vox = [clustering_mm / s for s in (spacing[2], spacing[1], spacing[0])]
+    si_mm = clustering_mm if clustering_si_mm is None else clustering_si_mm
+    sigma_vox = [si_mm / spacing[2], clustering_mm / spacing[1], clustering_mm / spacing[0]]
     field_ = smooth_random_field(geometry.shape, sigma_vox if clustering_mm > 0 else 0.0, rng)
     hypoxic_in_tumour = _lowest_fraction(field_, tumour, hypoxic_fraction)
     # The rim gets the class its field value would give with the tumour's field threshold.
@@ -245,6 +250,7 @@ def make_phantom(
     slice_hf = [float(hypoxic[k][tumour[k]].mean()) for k in slices]
     settings = {
         "seed": seed, "noise": noise, "hypoxic_fraction": hypoxic_fraction, "clustering_mm": clustering_mm,
+        "clustering_si_mm": si_mm,
         "size": list(size), "spacing": list(spacing), "n_frames": n_frames, "frame_interval_s": frame_interval_s,
         "baseline_frames": baseline_frames, "tumour_radii_mm": list(radii), "a_threshold": a_threshold,
         "a_margin": a_margin, "k_diff_range": list(k_diff_range), "k_el_range": list(k_el_range),

@@ -55,6 +55,8 @@ class CohortSettings:
     phantom_size: Sequence[int] = (80, 80, 8)
     tumour_radii_mm: Sequence[float] = (22.0, 18.0, 14.0)
     clustered_share: float = 0.5
+    clustering_mm: float = 5.0
+    clustering_si_mm: float = 15.0
 
 
 @dataclass
@@ -118,7 +120,7 @@ def draw_patients(settings: CohortSettings) -> List[SyntheticPatient]:
                 group=group,
                 pfs_time=float(min(event_time, follow_up)),
                 pfs_event=int(event_time <= follow_up),
-                clustering_mm=5.0 if rng.random() < s.clustered_share else 0.0,
+                clustering_mm=s.clustering_mm if rng.random() < s.clustered_share else 0.0,
                 radius_scale=float(rng.uniform(0.65, 1.0)),
                 figo_stage=str(rng.choice(["I", "II", "III", "IV"], p=[0.25, 0.45, 0.25, 0.05])),
                 lymph_node=int(rng.random() < 0.4),
@@ -237,6 +239,7 @@ def _write_patient_phantom(job) -> str:
     radii = tuple(r * patient.radius_scale for r in settings.tumour_radii_mm)
     phantom = make_phantom(seed=patient.phantom_seed, noise=settings.noise,
                            hypoxic_fraction=patient.hypoxic_fraction_target, clustering_mm=patient.clustering_mm,
+                           clustering_si_mm=settings.clustering_si_mm if patient.clustering_mm > 0 else None,
                            size=tuple(settings.phantom_size), tumour_radii_mm=radii)
     write_phantom(phantom, folder)
     return patient.patient
