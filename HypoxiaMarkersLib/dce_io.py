@@ -18,7 +18,6 @@ Where the times are in each format:
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Tuple, Union
@@ -28,6 +27,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .outputs import atomic_file
 from .timing import check_frame_times
 from .volume import DceSeries, Geometry
 
@@ -501,17 +501,11 @@ def write_dce(series: DceSeries, path: PathLike, *, compression_level: int = 4) 
         # A detached header names its data file: written in place (renaming would break the link).
         _write_plain_4d(signal, times, series.geometry, path, path)
         return path
-    # A hidden name with the same ending, so that the writers pick the same format.
-    partial = path.with_name(f".partial-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
+    with atomic_file(path) as partial:
         if suffix == ".seq.nrrd":
             _write_seq_nrrd(signal, times, series.geometry, partial, compression_level)
         else:
             _write_plain_4d(signal, times, series.geometry, partial, path)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
     return path
 
 

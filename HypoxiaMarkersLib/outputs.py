@@ -32,10 +32,7 @@ def atomic_output_dir(target: Path) -> Iterator[Path]:
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    # mkdtemp makes a private (0700) folder; results are meant to be shared like any folder the user makes.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
+    _usual_permissions(tmp, 0o777)
     try:
         yield tmp
     except BaseException:
@@ -49,6 +46,34 @@ def atomic_output_dir(target: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
+
+    The temporary name ends with ``target``'s name, so writers that choose the format by the file's ending
+    (SimpleITK, pynrrd, pandas) write the same format.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".partial-", suffix=f"-{target.name}", dir=target.parent)
+    os.close(handle)
+    tmp = Path(name)
+    _usual_permissions(tmp, 0o666)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _usual_permissions(path: Path, mode: int) -> None:
+    # mkdtemp/mkstemp make private (0700/0600) entries; results are shared like anything else the user makes.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .errors import InputError
-from .outputs import to_jsonable
+from .outputs import atomic_file, to_jsonable
 
 #: Scoring methods a signature may name.
 #: ``centred_mean``: weighted mean of (log2 expression - reference) (SPEC §2, the 6-gene hypoxia score).
@@ -382,14 +380,5 @@ def save_signature(signature: Signature, path: Union[str, Path]) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_file(Path(path)) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -26,7 +23,7 @@ from ..genes import (
     score_samples,
     signature_with_reference,
 )
-from ..outputs import to_jsonable
+from ..outputs import atomic_file, write_json
 from ..signatures import load_signature
 
 ORDER = 30
@@ -93,18 +90,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="table of sample -> patient (columns 'sample' and 'patient' by default)")
     group.add_argument("--sample-column", default=None, help="sample column of --patient-map (default: by name)")
     parser.set_defaults(func=run)
-
-
-def _write_atomic(path: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _output_paths(out: str) -> Dict[str, Path]:
@@ -205,13 +190,15 @@ def run(args: argparse.Namespace) -> int:
     }
 
     # Everything is computed: now write, each file atomically, the JSON last (it lists the others).
-    _write_atomic(paths["samples"], lambda p: table.to_csv(p, index=False))
+    with atomic_file(paths["samples"]) as tmp:
+        table.to_csv(tmp, index=False)
     if patients is not None:
-        _write_atomic(paths["patients"], lambda p: patients[PATIENT_COLUMNS].to_csv(p, index=False))
+        with atomic_file(paths["patients"]) as tmp:
+            patients[PATIENT_COLUMNS].to_csv(tmp, index=False)
     if reference_signature is not None:
         save_signature(reference_signature, args.save_reference)
-    _write_atomic(paths["json"], lambda p: p.write_text(
-        json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n", encoding="utf-8"))
+    with atomic_file(paths["json"]) as tmp:
+        write_json(result, tmp)
 
     counts = scores.summary()["classes"]
     print(f"{len(table)} samples scored with {scores.signature.name} (reference: {scores.reference_source}): "
