@@ -32,7 +32,8 @@ import pandas as pd
 
 from . import CITATION, __version__
 from .outputs import atomic_output_dir, write_json
-from .report_batch import BatchFolder, is_finite_number, read_batch  # noqa: F401  (read_batch: API)
+from .report_batch import BatchFolder, read_batch  # noqa: F401  (read_batch: API)
+from .report_batch import is_finite_number as _finite
 
 DASH = "–"
 # Images that can serve as the anatomical background of the example patient's maps, first found wins.
@@ -44,10 +45,6 @@ MARKER_TITLES = {"imaging": "Imaging (hypoxic fraction)", "genes": "Genes (6-gen
 
 
 # ------------------------------------------------------------------------------------------- number formats
-
-
-def _finite(value: Any) -> bool:
-    return is_finite_number(value)
 
 
 def fmt_hr(value: Any) -> str:

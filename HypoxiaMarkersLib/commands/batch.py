@@ -59,13 +59,11 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace):
     from ..batch import BatchSettings
+    from ..cohort_stats import split_names as names
     from ..errors import InputError
 
     if args.workers < 1:
         raise InputError("at least one worker is needed", source="--workers", expected="an integer >= 1")
-
-    def names(text: str):
-        return [n.strip() for n in text.split(",") if n.strip()]
 
     return BatchSettings(
         workers=args.workers, dask_scheduler=args.dask_scheduler, force=args.force,
