@@ -53,12 +53,12 @@ def _findLibrary():
 _findLibrary()
 import HypoxiaMarkersLib  # noqa: E402
 import HypoxiaMarkersLib.errors  # noqa: E402
-import HypoxiaMarkersLib.mrml  # noqa: E402
-import HypoxiaMarkersLib.outputs  # noqa: E402
+import HypoxiaMarkersLib.io.outputs  # noqa: E402
+import HypoxiaMarkersLib.slicer.mrml  # noqa: E402
 
 MODULE_NAME = "HypoxiaMarkers"
 
-#: Output roles of HypoxiaMarkersLib.slicer_logic -> parameter-node fields holding the nodes.
+#: Output roles of HypoxiaMarkersLib.slicer.logic -> parameter-node fields holding the nodes.
 OUTPUT_PARAMETERS = {
     "a_brix": "aBrixVolume",
     "k_ep": "kEpVolume",
@@ -407,7 +407,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             segmentation = p.tumourSegmentation if p else None
             if segmentation is None:
                 return
-            for segmentId in HypoxiaMarkersLib.mrml.segment_ids(segmentation):
+            for segmentId in HypoxiaMarkersLib.slicer.mrml.segment_ids(segmentation):
                 combo.addItem(segmentation.GetSegmentation().GetSegment(segmentId).GetName(), segmentId)
             index = combo.findData(p.tumourSegmentId) if p.tumourSegmentId else -1
             if index < 0 and combo.count > 0:
@@ -424,7 +424,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.segmentEditorNode().SetSelectedSegmentID(self._parameterNode.tumourSegmentId)
 
     def onSegmentationChanged(self, node):
-        if self._parameterNode and node is not None and not HypoxiaMarkersLib.mrml.segment_ids(node):
+        if self._parameterNode and node is not None and not HypoxiaMarkersLib.slicer.mrml.segment_ids(node):
             # A new segmentation: start it with a "tumour" segment to draw on T2W.
             node.GetSegmentation().AddEmptySegment("tumour", "tumour")
             if self._parameterNode.t2wVolume:
@@ -567,7 +567,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
     """What the module does, without GUI: reads the parameter node, calls HypoxiaMarkersLib, fills the outputs.
 
-    The work itself is in HypoxiaMarkersLib.slicer_logic (scene <-> library) and the library's science modules;
+    The work itself is in HypoxiaMarkersLib.slicer.logic (scene <-> library) and the library's science modules;
     this class only moves values between the parameter node and those functions, and arranges the views.
     """
 
@@ -578,7 +578,7 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
 
     @property
     def lib(self):
-        from HypoxiaMarkersLib import slicer_logic
+        from HypoxiaMarkersLib.slicer import logic as slicer_logic
 
         return slicer_logic
 
@@ -596,8 +596,8 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def isDceCandidate(node) -> bool:
-        return bool(node) and (HypoxiaMarkersLib.mrml.is_multivolume(node)
-                               or HypoxiaMarkersLib.mrml.sequence_of_proxy(node) is not None)
+        return bool(node) and (HypoxiaMarkersLib.slicer.mrml.is_multivolume(node)
+                               or HypoxiaMarkersLib.slicer.mrml.sequence_of_proxy(node) is not None)
 
     # Packages
 
@@ -658,9 +658,9 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
 
     def displayedDceVolume(self, dceNode):
         """The volume shown for the DCE series (its sequence browser's proxy), or None."""
-        node = HypoxiaMarkersLib.mrml.resolve_dce_node(dceNode)
+        node = HypoxiaMarkersLib.slicer.mrml.resolve_dce_node(dceNode)
         if node.IsA("vtkMRMLSequenceNode"):
-            return HypoxiaMarkersLib.mrml.proxy_of(node)
+            return HypoxiaMarkersLib.slicer.mrml.proxy_of(node)
         return node
 
     # The analysis
@@ -671,7 +671,7 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
             self.detectFrameTimes(p)
         run = self.lib.run_imaging(p.dceSeries, p.tumourSegmentation, p.tumourSegmentId, self.imagingParameters(p),
                                    times_text=p.frameTimes, progress=progress)
-        reference = HypoxiaMarkersLib.mrml.reference_volume(p.dceSeries)
+        reference = HypoxiaMarkersLib.slicer.mrml.reference_volume(p.dceSeries)
         name = p.dceSeries.GetName() if p.dceSeries else ""
         nodes = self.lib.publish_results(run, self.outputNodes(p), reference_node=reference, name=name)
         wasModifying = p.StartModify()
@@ -757,7 +757,7 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
             p.summaryHtml = _("Choose the inputs and click Apply.")
         else:
             p.summaryHtml = self.lib.summary_html(summary, self.run.result if self.run is not None else None)
-        p.summaryJson = json.dumps(HypoxiaMarkersLib.outputs.to_jsonable(summary))
+        p.summaryJson = json.dumps(HypoxiaMarkersLib.io.outputs.to_jsonable(summary))
         return summary
 
     def exportResults(self, p, folder: str) -> str:
@@ -822,7 +822,7 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
         tableView = layoutManager.tableWidget(0).tableView()
         if tableView.mrmlTableNode() is not p.sliceTable:
             return
-        slices = [int(v) for v in HypoxiaMarkersLib.mrml.table_columns(p.sliceTable)["slice"]]
+        slices = [int(v) for v in HypoxiaMarkersLib.slicer.mrml.table_columns(p.sliceTable)["slice"]]
         if p.biopsySlice in slices:
             tableView.selectRow(slices.index(p.biopsySlice))
 
@@ -865,7 +865,7 @@ def _distributionModule(requirement: str) -> str:
 class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
     """The in-Slicer self-test: phantom -> segment -> Apply -> biopsy slice -> gene score -> composite -> export.
 
-    Synthetic data only (generated by HypoxiaMarkersLib.phantom), nothing downloaded. Run with
+    Synthetic data only (generated by HypoxiaMarkersLib.imaging.phantom), nothing downloaded. Run with
     Slicer --no-main-window --testing --additional-module-paths <source>/HypoxiaMarkers
     --python-code "import slicer.testing; slicer.testing.runUnitTest(['<source>/HypoxiaMarkers'], 'HypoxiaMarkers')"
     """
@@ -882,7 +882,10 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
     def test_HypoxiaMarkersWorkflow(self):
         import numpy as np
 
-        from HypoxiaMarkersLib import composite, imaging, mask_io, mrml
+        from HypoxiaMarkersLib.imaging import analysis as imaging
+        from HypoxiaMarkersLib.io import masks as mask_io
+        from HypoxiaMarkersLib.slicer import mrml
+        from HypoxiaMarkersLib.stats import composite
 
         self.delayDisplay("Load: the synthetic phantom")
         logic = HypoxiaMarkersLogic()
@@ -891,7 +894,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         phantom = nodes["phantom"]
         self.assertIsNotNone(p.dceSeries)
         self.assertIn("time", p.frameTimesSource)
-        np.testing.assert_allclose(HypoxiaMarkersLib.mrml.parse_times(p.frameTimes), phantom.series.times_s)
+        np.testing.assert_allclose(HypoxiaMarkersLib.slicer.mrml.parse_times(p.frameTimes), phantom.series.times_s)
 
         self.delayDisplay("Segment: the tumour drawn on T2W lands on the DCE grid")
         mask = mrml.segment_mask(p.tumourSegmentation, p.tumourSegmentId, mrml.reference_volume(p.dceSeries))
@@ -960,7 +963,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         self.assertIn("not found", p.frameTimesSource)
         with self.assertRaises(InputError):
             logic.process(p)
-        p.frameTimes = HypoxiaMarkersLib.mrml.format_times(nodes["phantom"].series.times_s)
+        p.frameTimes = HypoxiaMarkersLib.slicer.mrml.format_times(nodes["phantom"].series.times_s)
         run = logic.process(p)
         self.assertEqual(run.series.time_source, "entered in the module")
         self.assertTrue(np.isfinite(run.result.hypoxic_fraction))

@@ -1,4 +1,5 @@
-"""Voxel grids in physical space, and the DCE series as arrays with geometry.
+"""Voxel grids in physical space, and the DCE series as arrays with geometry (numpy only: files are read and
+written by :mod:`HypoxiaMarkersLib.io.volumes`).
 
 Conventions used throughout HypoxiaMarkersLib:
 
@@ -12,11 +13,9 @@ Conventions used throughout HypoxiaMarkersLib:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence, Tuple
 
 import numpy as np
-import SimpleITK as sitk
 
 
 @dataclass(frozen=True)
@@ -95,40 +94,6 @@ class Geometry:
         ijk[:, 2] = k
         return self.index_to_lps(ijk)[:, 2]
 
-    @classmethod
-    def from_sitk(cls, image: sitk.Image) -> Geometry:
-        """The grid of a 3D SimpleITK image (the first three axes of a 4D one)."""
-        dim = image.GetDimension()
-        if dim == 3:
-            return cls(
-                size=tuple(int(s) for s in image.GetSize()),
-                spacing=tuple(float(s) for s in image.GetSpacing()),
-                origin=tuple(float(o) for o in image.GetOrigin()),
-                direction=tuple(float(d) for d in image.GetDirection()),
-            )
-        if dim == 4:
-            d4 = np.asarray(image.GetDirection(), dtype=float).reshape(4, 4)
-            return cls(
-                size=tuple(int(s) for s in image.GetSize()[:3]),
-                spacing=tuple(float(s) for s in image.GetSpacing()[:3]),
-                origin=tuple(float(o) for o in image.GetOrigin()[:3]),
-                direction=tuple(float(d) for d in d4[:3, :3].ravel()),
-            )
-        raise ValueError(f"expected a 3D or 4D image, got {dim}D")
-
-    def to_sitk(self, array: np.ndarray) -> sitk.Image:
-        """A SimpleITK image of ``array`` (k, j, i) carrying this geometry exactly."""
-        array = np.asarray(array)
-        if array.shape != self.shape:
-            raise ValueError(f"array shape {array.shape} does not match the grid {self.shape} (k, j, i)")
-        if array.dtype == bool:
-            array = array.astype(np.uint8)
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing(self.spacing)
-        image.SetOrigin(self.origin)
-        image.SetDirection(self.direction)
-        return image
-
     def same_grid(self, other: Geometry, tol: float = 1e-4) -> bool:
         return (
             tuple(self.size) == tuple(other.size)
@@ -165,15 +130,3 @@ class DceSeries:
     @property
     def n_frames(self) -> int:
         return int(self.signal.shape[0])
-
-
-def write_volume(array: np.ndarray, geometry: Geometry, path: Path, *, compress: bool = True) -> None:
-    """Write ``array`` (k, j, i) on ``geometry`` to ``path`` (format from the extension, e.g. .nrrd)."""
-    sitk.WriteImage(geometry.to_sitk(array), str(path), compress)
-
-
-def read_volume(path: Path) -> Tuple[np.ndarray, Geometry]:
-    """Read a 3D volume as ``(array[k, j, i], geometry)``."""
-    image = sitk.ReadImage(str(path))
-    return sitk.GetArrayFromImage(image), Geometry.from_sitk(image)
-

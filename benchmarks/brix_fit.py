@@ -27,11 +27,11 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from HypoxiaMarkersLib.brix import fit_brix  # noqa: E402
-from HypoxiaMarkersLib.imaging import analyse_dce  # noqa: E402
+from HypoxiaMarkersLib.imaging.analysis import analyse_dce  # noqa: E402
+from HypoxiaMarkersLib.imaging.brix import fit_brix  # noqa: E402
+from HypoxiaMarkersLib.imaging.phantom import make_phantom  # noqa: E402
 from HypoxiaMarkersLib.io import write_dce  # noqa: E402
-from HypoxiaMarkersLib.phantom import make_phantom  # noqa: E402
-from HypoxiaMarkersLib.volume import write_volume  # noqa: E402
+from HypoxiaMarkersLib.io.volumes import write_volume  # noqa: E402
 
 
 def brix(t, a, k_ep, k_el):

@@ -1,7 +1,7 @@
 """Benchmark: composite line search + 1000-permutation test on 118 patients, against a per-candidate loop.
 
 The vectorised search computes the log-rank statistic of every candidate split with a few matrix products
-(:class:`HypoxiaMarkersLib.cutoff.LogRankSplits`). The baseline is what one would write without it: a loop over
+(:class:`HypoxiaMarkersLib.stats.cutoff.LogRankSplits`). The baseline is what one would write without it: a loop over
 the candidate splits calling ``lifelines.statistics.logrank_test`` for each. The baseline is timed on a sample of
 candidates and scaled to all of them (timing it on everything would take minutes); both give the same chi².
 
@@ -29,8 +29,8 @@ def cohort(n: int, seed: int = 7):
 def main() -> None:
     from lifelines.statistics import logrank_test
 
-    from HypoxiaMarkersLib.composite import permutation_test, search_line
-    from HypoxiaMarkersLib.cutoff import LogRankSplits
+    from HypoxiaMarkersLib.stats.composite import permutation_test, search_line
+    from HypoxiaMarkersLib.stats.cutoff import LogRankSplits
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=118)

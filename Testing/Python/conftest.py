@@ -23,7 +23,7 @@ def scene():
     """A fresh MRML scene (real MRML from the slicer-core wheel) installed as ``slicer.mrmlScene``, as the
     application provides it, with the segmentation converter rules registered."""
     slicer = pytest.importorskip("slicer")
-    from HypoxiaMarkersLib import mrml
+    from HypoxiaMarkersLib.slicer import mrml
 
     scene = slicer.vtkMRMLScene()
     previous = getattr(slicer, "mrmlScene", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from HypoxiaMarkersLib.survival import censor_at_horizon
+from HypoxiaMarkersLib.stats.survival import censor_at_horizon
 
 REFERENCE = Path(__file__).parent / "reference"
 R = json.loads((REFERENCE / "r_reference.json").read_text())

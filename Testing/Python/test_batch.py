@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from HypoxiaMarkersLib.batch import (
+from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.io.volumes import read_volume
+from HypoxiaMarkersLib.pipeline.batch import (
     DONE,
     FAILED,
     SKIPPED,
@@ -19,9 +21,7 @@ from HypoxiaMarkersLib.batch import (
     run_batch,
     run_patients,
 )
-from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.synthetic_cohort import CohortSettings, write_cohort
-from HypoxiaMarkersLib.volume import read_volume
+from HypoxiaMarkersLib.pipeline.demo_data import CohortSettings, write_cohort
 
 SMALL = dict(phantom_size=(40, 40, 5), tumour_radii_mm=(12.0, 10.0, 9.0))
 
@@ -147,7 +147,7 @@ def test_process_pool_and_dask_cluster_equal_the_serial_run(cohort, uninterrupte
 
 
 def test_failed_patient_outcome_carries_the_message(tmp_path):
-    from HypoxiaMarkersLib.batch import PatientJob, image_patient
+    from HypoxiaMarkersLib.pipeline.batch import PatientJob, image_patient
 
     outcome = image_patient(PatientJob(patient="X", dce=[str(tmp_path / "none.nrrd")], mask="m.nrrd",
                                        out=str(tmp_path / "x")))

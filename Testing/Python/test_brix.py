@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate
 from scipy.optimize import curve_fit
 
-from HypoxiaMarkersLib.brix import (
+from HypoxiaMarkersLib.imaging.brix import (
     STATUS_CONVERGED,
     STATUS_HIT_BOUND,
     STATUS_TOO_FEW_POINTS,

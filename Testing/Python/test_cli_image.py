@@ -10,9 +10,10 @@ import pytest
 import SimpleITK as sitk
 
 from HypoxiaMarkersLib.cli import main
+from HypoxiaMarkersLib.imaging.phantom import make_phantom
 from HypoxiaMarkersLib.io import read_dce, write_dce
-from HypoxiaMarkersLib.phantom import make_phantom
-from HypoxiaMarkersLib.volume import Geometry, read_volume, write_volume
+from HypoxiaMarkersLib.io.volumes import read_volume, write_volume
+from HypoxiaMarkersLib.volume import Geometry
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from HypoxiaMarkersLib.composite import (
+from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.stats.composite import (
     candidate_lines,
     cox_log_hr,
     hscomp,
@@ -14,9 +15,8 @@ from HypoxiaMarkersLib.composite import (
     permutation_test,
     search_line,
 )
-from HypoxiaMarkersLib.cutoff import LogRankSplits, logrank_scores, score_statistics
-from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.survival import cox_fit, logrank_test
+from HypoxiaMarkersLib.stats.cutoff import LogRankSplits, logrank_scores, score_statistics
+from HypoxiaMarkersLib.stats.survival import cox_fit, logrank_test
 
 
 def planted_cohort(seed, n=118, x0=0.45, y0=0.9, hazard_ratio=6.0, null=False, base_rate=0.01):

@@ -15,7 +15,8 @@ import pytest
 from r_reference import CASES, reference_case
 from scipy import stats
 
-from HypoxiaMarkersLib.cutoff import (
+from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.stats.cutoff import (
     LogRankSplits,
     fixed_cutoff,
     logrank_scores,
@@ -23,7 +24,6 @@ from HypoxiaMarkersLib.cutoff import (
     p_lausen_schumacher_1992,
     p_lausen_schumacher_1994,
 )
-from HypoxiaMarkersLib.errors import InputError
 
 
 def load(case, request):

@@ -16,7 +16,8 @@ import SimpleITK as sitk
 
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.io import check_signal, read_dce, write_dce
-from HypoxiaMarkersLib.volume import DceSeries, Geometry, write_volume
+from HypoxiaMarkersLib.io.volumes import write_volume
+from HypoxiaMarkersLib.volume import DceSeries, Geometry
 
 
 def oblique_geometry() -> Geometry:

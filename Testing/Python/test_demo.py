@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from HypoxiaMarkersLib.batch import BatchSettings, run_batch
 from HypoxiaMarkersLib.cli import main
-from HypoxiaMarkersLib.survival import cox_fit
-from HypoxiaMarkersLib.synthetic_cohort import CohortSettings, draw_patients, write_cohort
-from HypoxiaMarkersLib.volume import read_volume
+from HypoxiaMarkersLib.io.volumes import read_volume
+from HypoxiaMarkersLib.pipeline.batch import BatchSettings, run_batch
+from HypoxiaMarkersLib.pipeline.demo_data import CohortSettings, draw_patients, write_cohort
+from HypoxiaMarkersLib.stats.survival import cox_fit
 
 SMALL = dict(phantom_size=(40, 40, 5), tumour_radii_mm=(12.0, 10.0, 9.0))
 

@@ -14,9 +14,9 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from HypoxiaMarkersLib.dicom_io import read_dicom_series
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.io import read_dce
+from HypoxiaMarkersLib.io.dicom import read_dicom_series
 
 # ------------------------------------------------------------------------------------------------------------
 # The QIBA DCE-MRI DRO v6 (a real vendor-style series nobody on the project made)

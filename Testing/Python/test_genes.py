@@ -1,4 +1,4 @@
-"""The gene signature score (HypoxiaMarkersLib.genes) against hand computation of the SPEC §2 formula.
+"""The gene signature score (HypoxiaMarkersLib.genes.scoring) against hand computation of the SPEC §2 formula.
 
 score = mean over the six genes of (log2 expression - the gene's median over the cohort); score >= 0 is "more
 hypoxic". The hand computations below use only the standard library (statistics.median, math.fsum), not the code
@@ -17,7 +17,7 @@ import pytest
 
 from HypoxiaMarkersLib.cli import main
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.genes import (
+from HypoxiaMarkersLib.genes.scoring import (
     load_signature,
     read_expression,
     save_signature,
@@ -26,7 +26,7 @@ from HypoxiaMarkersLib.genes import (
     score_single_sample,
     signature_with_reference,
 )
-from HypoxiaMarkersLib.signatures import signature_from_dict
+from HypoxiaMarkersLib.genes.signatures import signature_from_dict
 
 SIX = ["DDIT3", "ERO1A", "KCTD11", "P4HA2", "STC2", "UPK1A"]
 

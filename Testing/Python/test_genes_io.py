@@ -1,4 +1,4 @@
-"""Reading expression data (HypoxiaMarkersLib.genes_io): real file layouts, orientation, scale, bad input.
+"""Reading expression data (HypoxiaMarkersLib.genes.expression): real file layouts, orientation, scale, bad input.
 
 Fixtures are written here in the layouts labs and GEO use: a gzipped GEO series matrix (quoted IDs, ``null``
 values, ``!Sample_characteristics_ch1`` lines), a GEO/Illumina platform annotation table with several probes per
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.genes_io import (
+from HypoxiaMarkersLib.genes.expression import (
     check_scale,
     read_expression,
     read_patient_map,

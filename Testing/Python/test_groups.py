@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.groups import classify_groups, compare_groups, wilcoxon_rank_sum
+from HypoxiaMarkersLib.stats.groups import classify_groups, compare_groups, wilcoxon_rank_sum
 
 REFERENCE = Path(__file__).parent / "reference"
 R = json.loads((REFERENCE / "r_reference.json").read_text())

@@ -12,17 +12,18 @@ from scipy import stats
 
 from HypoxiaMarkersLib.cli import main
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.heterogeneity import (
+from HypoxiaMarkersLib.heterogeneity.analysis import (
     TumourSlice,
     VarianceSettings,
     biopsy_heterogeneity,
     slice_heterogeneity,
     virtual_biopsy_heterogeneity,
 )
-from HypoxiaMarkersLib.heterogeneity_io import find_image_folders, load_tumour_slice, read_image_result
-from HypoxiaMarkersLib.phantom import hypoxic_pattern
-from HypoxiaMarkersLib.variance import empirical_logit, variance_components
-from HypoxiaMarkersLib.volume import Geometry, write_volume
+from HypoxiaMarkersLib.heterogeneity.inputs import find_image_folders, load_tumour_slice, read_image_result
+from HypoxiaMarkersLib.heterogeneity.variance import empirical_logit, variance_components
+from HypoxiaMarkersLib.imaging.phantom import hypoxic_pattern
+from HypoxiaMarkersLib.io.volumes import write_volume
+from HypoxiaMarkersLib.volume import Geometry
 
 NO_CI = VarianceSettings(ci_method="none")
 

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from HypoxiaMarkersLib.brix import FITTED_STATUSES, STATUS_NO_SIGNAL, STATUS_OUTSIDE, brix_curve
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.hypoxia import slice_fractions
-from HypoxiaMarkersLib.imaging import ImagingParameters, analyse_dce, relative_signal_increase
-from HypoxiaMarkersLib.phantom import hypoxic_pattern, make_phantom
+from HypoxiaMarkersLib.imaging.analysis import ImagingParameters, analyse_dce, relative_signal_increase
+from HypoxiaMarkersLib.imaging.brix import FITTED_STATUSES, STATUS_NO_SIGNAL, STATUS_OUTSIDE, brix_curve
+from HypoxiaMarkersLib.imaging.hypoxia import slice_fractions
+from HypoxiaMarkersLib.imaging.phantom import hypoxic_pattern, make_phantom
 from HypoxiaMarkersLib.volume import DceSeries, Geometry
 
 

@@ -27,7 +27,8 @@ from HypoxiaMarkersLib.io import (
     write_segmentation,
     write_tumour_mask,
 )
-from HypoxiaMarkersLib.volume import DceSeries, Geometry, write_volume
+from HypoxiaMarkersLib.io.volumes import write_volume
+from HypoxiaMarkersLib.volume import DceSeries, Geometry
 
 
 def rotation(ax_deg, ay_deg, az_deg) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Fixtures are written independently of the code under test (pynrrd writes the NRRD files exactly as Slicer and
 MultiVolume do; expected masks are computed from the geometry by hand), then read with Slicer's own readers
-(vtkMRMLVolumeSequenceStorageNode) and converted by ``HypoxiaMarkersLib.mrml``.
+(vtkMRMLVolumeSequenceStorageNode) and converted by ``HypoxiaMarkersLib.slicer.mrml``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ nrrd = pytest.importorskip("nrrd")
 if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover - a different package called slicer
     pytest.skip("the installed 'slicer' package is not slicer-core", allow_module_level=True)
 
-from HypoxiaMarkersLib import mrml  # noqa: E402
 from HypoxiaMarkersLib.errors import InputError  # noqa: E402
+from HypoxiaMarkersLib.slicer import mrml  # noqa: E402
 from HypoxiaMarkersLib.volume import Geometry  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Tier 2: the Slicer module's work (HypoxiaMarkersLib.slicer_logic) on real MRML nodes (slicer-core).
+"""Tier 2: the Slicer module's work (HypoxiaMarkersLib.slicer.logic) on real MRML nodes (slicer-core).
 
 The end-to-end check: the same phantom files analysed by ``hypoxia-markers image`` and, read with Slicer's own
 readers into a scene, by the module's logic, give exactly the same numbers and maps.
@@ -18,12 +18,15 @@ if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover
 
 import SimpleITK as sitk  # noqa: E402
 
-from HypoxiaMarkersLib import cli, mrml, phantom, slicer_logic  # noqa: E402
-from HypoxiaMarkersLib.brix import brix_curve  # noqa: E402
+from HypoxiaMarkersLib import cli  # noqa: E402
 from HypoxiaMarkersLib.errors import InputError  # noqa: E402
-from HypoxiaMarkersLib.imaging import analyse_dce  # noqa: E402
-from HypoxiaMarkersLib.mask_io import resample_mask  # noqa: E402
-from HypoxiaMarkersLib.volume import Geometry  # noqa: E402
+from HypoxiaMarkersLib.imaging import phantom  # noqa: E402
+from HypoxiaMarkersLib.imaging.analysis import analyse_dce  # noqa: E402
+from HypoxiaMarkersLib.imaging.brix import brix_curve  # noqa: E402
+from HypoxiaMarkersLib.io.masks import resample_mask  # noqa: E402
+from HypoxiaMarkersLib.io.volumes import geometry_of_image  # noqa: E402
+from HypoxiaMarkersLib.slicer import logic as slicer_logic  # noqa: E402
+from HypoxiaMarkersLib.slicer import mrml  # noqa: E402
 
 SMALL_PHANTOM = dict(size=(48, 48, 6), tumour_radii_mm=(12.0, 10.0, 11.0), n_frames=24)
 
@@ -66,7 +69,7 @@ def read_with_slicer(scene, folder):
 
 def _read_map(path):
     image = sitk.ReadImage(str(path))
-    return sitk.GetArrayFromImage(image), Geometry.from_sitk(image)
+    return sitk.GetArrayFromImage(image), geometry_of_image(image)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -384,7 +387,8 @@ import sys
 sys.modules["pandas"] = None  # as in a fresh Slicer: importing pandas fails
 sys.modules["lifelines"] = None
 import slicer
-from HypoxiaMarkersLib import mrml, slicer_logic
+from HypoxiaMarkersLib.slicer import logic as slicer_logic
+from HypoxiaMarkersLib.slicer import mrml
 slicer.mrmlScene = slicer.vtkMRMLScene()
 mrml.register_segmentation_converters()
 nodes = slicer_logic.load_phantom(seed=1, size=(40, 40, 5), tumour_radii_mm=(10, 9, 9), n_frames=20)

@@ -15,11 +15,11 @@ from scipy import stats
 
 from HypoxiaMarkersLib import cli
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.imaging import analyse_dce
-from HypoxiaMarkersLib.imaging_outputs import write_imaging_result
-from HypoxiaMarkersLib.phantom import make_phantom
-from HypoxiaMarkersLib.report import fmt_ci, fmt_frac, fmt_hr, fmt_num, fmt_p, write_report
-from HypoxiaMarkersLib.volume import write_volume
+from HypoxiaMarkersLib.imaging.analysis import analyse_dce
+from HypoxiaMarkersLib.imaging.phantom import make_phantom
+from HypoxiaMarkersLib.io.volumes import write_volume
+from HypoxiaMarkersLib.pipeline.image import write_imaging_result
+from HypoxiaMarkersLib.report.page import fmt_ci, fmt_frac, fmt_hr, fmt_num, fmt_p, write_report
 
 N_IMAGED = 12
 N_COHORT = 60

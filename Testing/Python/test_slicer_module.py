@@ -171,7 +171,7 @@ def test_parameter_node_holds_every_input_parameter_and_output():
                  "rSquaredVolume", "hypoxicLabelMap", "sliceTable", "sliceChart", "curveChart", "biopsyOutline",
                  "summaryHtml"):
         assert name in fields, name
-    from HypoxiaMarkersLib import slicer_logic
+    from HypoxiaMarkersLib.slicer import logic as slicer_logic
 
     outputs = _module_constant("OUTPUT_PARAMETERS")
     assert set(outputs) == set(slicer_logic.OUTPUT_ROLES), "every output role has a parameter-node field"
@@ -209,10 +209,11 @@ def test_parameter_node_attributes_used_by_the_code_exist():
 
 
 def test_library_functions_called_by_the_module_exist():
-    from HypoxiaMarkersLib import mrml, slicer_logic
+    from HypoxiaMarkersLib.slicer import logic as slicer_logic
+    from HypoxiaMarkersLib.slicer import mrml
 
     tree = module_tree()
-    for owner, module in (("self.lib", slicer_logic), ("HypoxiaMarkersLib.mrml", mrml)):
+    for owner, module in (("self.lib", slicer_logic), ("HypoxiaMarkersLib.slicer.mrml", mrml)):
         for name in attribute_names_on(tree, owner):
             assert hasattr(module, name), f"{owner}.{name} does not exist in {module.__name__}"
 
@@ -382,7 +383,7 @@ def test_every_library_file_is_packaged():
     absent = [item for item in listed if not (LIB_DIR / item).is_file()]
     assert not absent, f"HypoxiaMarkersLib/CMakeLists.txt lists missing files {absent}"
     resources = cmake_list(LIB_DIR / "CMakeLists.txt", "MODULE_PYTHON_RESOURCES")
-    data = sorted(str(p.relative_to(LIB_DIR)) for pattern in ("signatures/*.json", "signatures/*.yaml")
+    data = sorted(str(p.relative_to(LIB_DIR)) for pattern in ("genes/data/*.json", "genes/data/*.yaml")
                   for p in LIB_DIR.glob(pattern))
     assert set(data) <= set(resources), f"signature files not packaged: {sorted(set(data) - set(resources))}"
     assert all((LIB_DIR / item).is_file() for item in resources)

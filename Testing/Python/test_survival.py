@@ -24,7 +24,7 @@ import pytest
 from r_reference import CASES, R, load_case, reference_case
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.survival import (
+from HypoxiaMarkersLib.stats.survival import (
     censor_at_horizon,
     check_survival,
     cox_fit,

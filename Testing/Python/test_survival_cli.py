@@ -11,9 +11,9 @@ import pytest
 
 from HypoxiaMarkersLib import __version__
 from HypoxiaMarkersLib.cli import main
-from HypoxiaMarkersLib.cohort_stats import analyse_cohort, analyse_marker
-from HypoxiaMarkersLib.composite import hscomp
 from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.stats.cohort import analyse_cohort, analyse_marker
+from HypoxiaMarkersLib.stats.composite import hscomp
 
 REFERENCE = Path(__file__).parent / "reference"
 R = json.loads((REFERENCE / "r_reference.json").read_text())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.variance import (
+from HypoxiaMarkersLib.heterogeneity.variance import (
     _bootstrap_components,
     _sufficient_statistics,
     bootstrap_wk_over_t,

@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from HypoxiaMarkersLib.clustering import LESS, MORE, fit_clustering, reference_curves
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.phantom import hypoxic_pattern
-from HypoxiaMarkersLib.virtual_biopsy import (
+from HypoxiaMarkersLib.heterogeneity.clustering import LESS, MORE, fit_clustering, reference_curves
+from HypoxiaMarkersLib.heterogeneity.virtual_biopsy import (
     clustered_sd,
     draw_patches,
     scattered_sd,
     virtual_biopsies,
     virtual_biopsies_of_pattern,
 )
+from HypoxiaMarkersLib.imaging.phantom import hypoxic_pattern
 
 REFERENCE = Path(__file__).parent / "reference" / "heterogeneity"
 
@@ -226,7 +226,7 @@ def test_clustering_bad_input_is_a_clear_error():
 def test_penalty_selection_in_closed_form_matches_statsmodels_fits():
     from statsmodels.gam.api import BSplines, GLMGam
 
-    from HypoxiaMarkersLib.clustering import _select_penalty_weight
+    from HypoxiaMarkersLib.heterogeneity.clustering import _select_penalty_weight
 
     data = pd.read_csv(REFERENCE / "gam_phantoms.csv")
     x, y = data["hf"].to_numpy(), data["sd"].to_numpy()

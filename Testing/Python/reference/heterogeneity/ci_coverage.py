@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from HypoxiaMarkersLib.variance import bootstrap_wk_over_t, f_interval_wk_over_t, variance_components
+from HypoxiaMarkersLib.heterogeneity.variance import bootstrap_wk_over_t, f_interval_wk_over_t, variance_components
 
 
 def simulate(rng, sizes, var_between, var_within, kind):

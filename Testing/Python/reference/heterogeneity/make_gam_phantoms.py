@@ -1,8 +1,8 @@
 """Write gam_phantoms.csv: SD of virtual biopsies against slice HF for 80 phantom tumour slices.
 
-Input of gam_mgcv.R (R's mgcv fit that the statsmodels GAM of HypoxiaMarkersLib.clustering is compared with).
+Input of gam_mgcv.R (R's mgcv fit that the statsmodels GAM of heterogeneity.clustering is compared with).
 Elliptic tumour slices of 12-30 voxel radii, HF uniform in [0.02, 0.95], hypoxia correlation length 0-4 voxels
-(HypoxiaMarkersLib.phantom.hypoxic_pattern), A_Brix 1.0 in hypoxic voxels and 2.5 elsewhere, 12-voxel virtual
+(HypoxiaMarkersLib.imaging.phantom.hypoxic_pattern), A_Brix 1.0 in hypoxic voxels and 2.5 elsewhere, 12-voxel virtual
 biopsies. Run from this folder:  python make_gam_phantoms.py
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from HypoxiaMarkersLib.phantom import hypoxic_pattern
-from HypoxiaMarkersLib.virtual_biopsy import virtual_biopsies
+from HypoxiaMarkersLib.heterogeneity.virtual_biopsy import virtual_biopsies
+from HypoxiaMarkersLib.imaging.phantom import hypoxic_pattern
 
 
 def main() -> None:

@@ -1,0 +1,431 @@
+"""The imaging biomarker of one tumour: DCE series + tumour mask → Brix maps, hypoxic voxels and fractions.
+
+Steps (SPEC §1): baseline frames and bolus arrival from the tumour's mean curve; relative signal increase
+RSI = (S - S0) / S0 per voxel; one bolus arrival time t_lag per tumour (or per voxel, optionally); the Brix fit of
+every tumour voxel at once; hypoxic voxels (A_Brix < threshold); hypoxic fraction of the tumour, of each slice and
+of the biopsy slice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError
+from ..io.dce import check_signal
+from ..progress import ProgressCallback
+from ..volume import DceSeries, Geometry
+from .brix import (
+    FITTED_STATUSES,
+    MIN_POINTS,
+    STATUS_NAMES,
+    STATUS_NO_SIGNAL,
+    STATUS_OUTSIDE,
+    BrixBounds,
+    BrixFit,
+    brix_curve,
+    fit_brix,
+)
+from .hypoxia import (
+    SliceFraction,
+    check_biopsy_slice,
+    classify,
+    fraction,
+    hypoxic_voxels,
+    slice_fractions,
+)
+from .timing import detect_baseline_frames
+
+# Bolus-arrival candidates between the last baseline frame and the first enhanced one.
+N_LAG_CANDIDATES = 21
+N_LAG_CANDIDATES_PER_VOXEL = 6
+
+
+@dataclass
+class ImagingParameters:
+    """Every setting of the imaging analysis; all are written into the results (provenance).
+
+    Attributes
+    ----------
+    a_threshold : float
+        A voxel is hypoxic when A_Brix < a_threshold (default 1.56).
+    hf_cutoff : float
+        A tumour (or slice) is "more hypoxic" when its hypoxic fraction >= hf_cutoff (default 0.27).
+    biopsy_slice : int
+        Tumour slice standing for the biopsy region, counted from caudal (1 = lowest tumour slice).
+    baseline_frames : int or None
+        Number of pre-contrast frames; None = detected from the tumour's mean curve.
+    injection_duration_s : float
+        Injection duration tau in seconds for the Hoffmann variant (0 = fast bolus, the default).
+    fit_lag_per_voxel : bool
+        Fit the bolus arrival time per voxel instead of one value per tumour.
+    signal_floor_fraction : float
+        Voxels whose baseline signal is at or below this fraction of the series' 99th-percentile baseline signal
+        get no fit (status "no signal": air, background, signal voids).
+    arrival_rise_fraction : float
+        Bolus arrival: the first frame whose mean relative signal increase exceeds this fraction of its peak.
+    a_max, k_el_max, k_diff_min, k_diff_max : float
+        Fit bounds: 0 <= A <= a_max, 0 <= k_el <= k_el_max, k_diff_min <= k_ep - k_el <= k_diff_max (1/min).
+    max_iterations : int
+        Levenberg-Marquardt iterations at most per voxel.
+    """
+
+    a_threshold: float = 1.56
+    hf_cutoff: float = 0.27
+    biopsy_slice: int = 1
+    baseline_frames: Optional[int] = None
+    injection_duration_s: float = 0.0
+    fit_lag_per_voxel: bool = False
+    signal_floor_fraction: float = 0.05
+    arrival_rise_fraction: float = 0.1
+    a_max: float = 10.0
+    k_el_max: float = 1.0
+    k_diff_min: float = 1e-3
+    k_diff_max: float = 20.0
+    max_iterations: int = 1000
+
+    @property
+    def bounds(self) -> BrixBounds:
+        return BrixBounds(
+            a_min=0.0, a_max=self.a_max, k_el_min=0.0, k_el_max=self.k_el_max,
+            k_diff_min=self.k_diff_min, k_diff_max=self.k_diff_max,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MeanCurve:
+    """The tumour's mean RSI curve and the Brix fit that gave the bolus arrival time."""
+
+    times_s: np.ndarray
+    rsi: np.ndarray
+    fitted_rsi: np.ndarray
+    t_lag_s: float
+    a_brix: float
+    k_ep: float
+    k_el: float
+
+
+@dataclass
+class ImagingResult:
+    """Maps (float32 ``[k, j, i]``, NaN outside the tumour and where the fit failed) and the tumour's numbers."""
+
+    a_brix: np.ndarray
+    k_ep: np.ndarray
+    k_el: np.ndarray
+    r_squared: np.ndarray
+    rmse: np.ndarray
+    fit_status: np.ndarray
+    tumour_mask: np.ndarray
+    hypoxic_mask: np.ndarray
+    geometry: Geometry
+    hypoxic_fraction: float
+    classification: str
+    n_tumour_voxels: int
+    n_fitted: int
+    n_failed: int
+    n_hypoxic: int
+    slices: List[SliceFraction]
+    baseline_frames: int
+    baseline_frames_detected: bool
+    mean_curve: MeanCurve
+    times_s: np.ndarray
+    time_source: str
+    parameters: ImagingParameters
+    failures: Dict[str, int] = field(default_factory=dict)
+    voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
+    post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
+
+    @property
+    def biopsy_slice(self) -> SliceFraction:
+        return next(s for s in self.slices if s.is_biopsy_slice)
+
+    def with_biopsy_slice(self, biopsy_slice: int) -> ImagingResult:
+        """The same result with another biopsy slice (no refit)."""
+        check_biopsy_slice(biopsy_slice, len(self.slices))
+        slices = [dataclasses.replace(s, is_biopsy_slice=s.slice == biopsy_slice) for s in self.slices]
+        parameters = dataclasses.replace(self.parameters, biopsy_slice=biopsy_slice)
+        return dataclasses.replace(self, slices=slices, parameters=parameters)
+
+    def summary(self) -> dict:
+        """The tumour's numbers as plain data (what ``summary.json`` holds)."""
+        fitted = np.isin(self.fit_status, FITTED_STATUSES)
+        a_values = self.a_brix[fitted]
+        biopsy = self.biopsy_slice
+        return {
+            "hypoxic_fraction": self.hypoxic_fraction,
+            "classification": self.classification,
+            "n_tumour_voxels": self.n_tumour_voxels,
+            "n_fitted": self.n_fitted,
+            "n_failed": self.n_failed,
+            "n_hypoxic": self.n_hypoxic,
+            "failures": dict(self.failures),
+            "biopsy_slice": {
+                "slice": biopsy.slice,
+                "k_index": biopsy.k_index,
+                "hypoxic_fraction": biopsy.hypoxic_fraction,
+                "classification": biopsy.classification,
+                "voxels": biopsy.voxels,
+                "fitted": biopsy.fitted,
+            },
+            "slices": [s.as_dict() for s in self.slices],
+            "a_brix": {
+                "median": float(np.median(a_values)) if a_values.size else float("nan"),
+                "mean": float(np.mean(a_values)) if a_values.size else float("nan"),
+                "p10": float(np.percentile(a_values, 10)) if a_values.size else float("nan"),
+                "p90": float(np.percentile(a_values, 90)) if a_values.size else float("nan"),
+            },
+            "tumour_volume_ml": self.n_tumour_voxels * float(np.prod(self.geometry.spacing)) / 1000.0,
+            "bolus_arrival": {
+                "baseline_frames": self.baseline_frames,
+                "detected": self.baseline_frames_detected,
+                "t_lag_s": self.mean_curve.t_lag_s,
+            },
+            "mean_curve": {
+                "times_s": self.mean_curve.times_s,
+                "rsi": self.mean_curve.rsi,
+                "fitted_rsi": self.mean_curve.fitted_rsi,
+                "a_brix": self.mean_curve.a_brix,
+                "k_ep": self.mean_curve.k_ep,
+                "k_el": self.mean_curve.k_el,
+            },
+            "frame_times_s": self.times_s,
+            "time_source": self.time_source,
+            "fit_status_codes": {str(code): name for code, name in STATUS_NAMES.items()},
+            "parameters": self.parameters.as_dict(),
+            "version": __version__,
+        }
+
+
+def analyse_dce(
+    series: DceSeries,
+    tumour_mask: np.ndarray,
+    parameters: Optional[ImagingParameters] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> ImagingResult:
+    """Fit the Brix model in every tumour voxel and compute the hypoxic fractions.
+
+    Parameters
+    ----------
+    series : DceSeries
+        The DCE-MRI series (signal ``[t, k, j, i]``, frame times in seconds).
+    tumour_mask : ndarray of bool, shape (k, j, i)
+        The tumour on the DCE grid.
+    parameters : ImagingParameters, optional
+        Settings; defaults as in SPEC §1.
+    progress : callable, optional
+        ``progress(done, total)`` over voxels; return False to cancel.
+
+    Returns
+    -------
+    ImagingResult
+    """
+    p = parameters or ImagingParameters()
+    _check_parameters(p)
+    mask = np.asarray(tumour_mask, dtype=bool)
+    if mask.shape != series.signal.shape[1:]:
+        raise InputError(
+            f"the tumour mask has shape {mask.shape} but a DCE frame has {series.signal.shape[1:]}",
+            source="tumour mask", expected="a mask on the DCE grid (k, j, i)",
+        )
+    n_tumour = int(mask.sum())
+    if n_tumour == 0:
+        raise InputError("the tumour mask is empty on the DCE grid", source="tumour mask",
+                         expected="at least one tumour voxel inside the DCE series")
+    times = np.asarray(series.times_s, dtype=float)
+    check_signal(series, mask)
+    signal = series.signal[:, mask].T.astype(float)  # (n_voxels, n_frames)
+
+    n_frames = times.size
+    detected = p.baseline_frames is None
+    n_base = (detect_baseline_frames(signal.mean(axis=0), rise_fraction=p.arrival_rise_fraction)
+              if detected else int(p.baseline_frames))
+    if not 1 <= n_base <= n_frames - MIN_POINTS:
+        raise InputError(
+            f"{n_base} baseline frame(s) leave {n_frames - n_base} frame(s) after bolus arrival in a series of "
+            f"{n_frames}",
+            source="--baseline-frames" if not detected else series.source,
+            field="baseline frames",
+            expected=f"at least {MIN_POINTS} frames after arrival and at least 1 before",
+        )
+
+    volume_baseline = series.signal[:n_base].mean(axis=0)
+    floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
+    s0, rsi_all = relative_signal_increase(signal, n_base)
+    has_signal = s0 > max(floor, 0.0)
+    if not has_signal.any():
+        raise InputError(
+            "every tumour voxel has a zero or near-zero baseline signal, so no relative signal increase exists",
+            source=series.source, field="baseline signal",
+            expected=f"baseline signal above {floor:g} (signal_floor_fraction {p.signal_floor_fraction})",
+        )
+    rsi = rsi_all[has_signal]
+    _check_enhancement(rsi.mean(axis=0), n_base, series.source)
+
+    tau_min = p.injection_duration_s / 60.0
+    mean_curve = _mean_curve_fit(times, rsi.mean(axis=0), n_base, tau_min, p.bounds)
+
+    post = slice(n_base, n_frames)
+    voxel_lags = None
+    if p.fit_lag_per_voxel:
+        fit, voxel_lags = _fit_with_voxel_lags(rsi[:, post], times[post], times[n_base - 1], times[n_base], tau_min,
+                                               p, progress)
+    else:
+        t_min = (times[post] - mean_curve.t_lag_s) / 60.0
+        fit = fit_brix(rsi[:, post], t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
+                       progress=progress)
+
+    # Per-tumour-voxel arrays, then maps.
+    status = np.full(n_tumour, STATUS_NO_SIGNAL, dtype=np.uint8)
+    status[has_signal] = fit.status
+    values = {}
+    for name in ("a", "k_ep", "k_el", "r_squared", "rmse"):
+        v = np.full(n_tumour, np.nan)
+        v[has_signal] = getattr(fit, name)
+        values[name] = v
+
+    def to_map(v: np.ndarray, dtype=np.float32, fill=np.nan) -> np.ndarray:
+        out = np.full(mask.shape, fill, dtype=dtype)
+        out[mask] = v
+        return out
+
+    lag_map = None
+    if voxel_lags is not None:
+        lags = np.full(n_tumour, np.nan)
+        lags[has_signal] = voxel_lags
+        lag_map = to_map(lags)
+    fit_status = to_map(status, np.uint8, STATUS_OUTSIDE)
+    fitted = np.isin(fit_status, FITTED_STATUSES)
+    a_map = to_map(values["a"])
+    hypoxic = hypoxic_voxels(a_map, fitted, p.a_threshold)
+    n_fitted = int(fitted.sum())
+    n_hypoxic = int(hypoxic.sum())
+    if n_fitted == 0:
+        raise InputError("no tumour voxel could be fitted", source=series.source, field="Brix fit",
+                         expected="enhancing tumour voxels with a usable signal")
+    hf = fraction(n_hypoxic, n_fitted)
+    slices = slice_fractions(mask, fitted, hypoxic, series.geometry, hf_cutoff=p.hf_cutoff,
+                             biopsy_slice=p.biopsy_slice)
+    failures = {STATUS_NAMES[code]: int(np.sum(status == code)) for code in np.unique(status)
+                if code not in FITTED_STATUSES}
+    return ImagingResult(
+        a_brix=a_map,
+        k_ep=to_map(values["k_ep"]),
+        k_el=to_map(values["k_el"]),
+        r_squared=to_map(values["r_squared"]),
+        rmse=to_map(values["rmse"]),
+        fit_status=fit_status,
+        tumour_mask=mask.astype(np.uint8),
+        hypoxic_mask=hypoxic.astype(np.uint8),
+        geometry=series.geometry,
+        hypoxic_fraction=hf,
+        classification=classify(hf, p.hf_cutoff),
+        n_tumour_voxels=n_tumour,
+        n_fitted=n_fitted,
+        n_failed=n_tumour - n_fitted,
+        n_hypoxic=n_hypoxic,
+        slices=slices,
+        baseline_frames=n_base,
+        baseline_frames_detected=detected,
+        mean_curve=mean_curve,
+        times_s=times,
+        time_source=series.time_source,
+        parameters=p,
+        failures=failures,
+        voxel_t_lag_s=lag_map,
+        post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
+    )
+
+
+def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
+    """S0 and RSI = (S - S0) / S0 of signal curves ``(..., n_frames)``; S0 = mean of the baseline frames.
+
+    Returns ``(s0, rsi)``; RSI is NaN where S0 is not positive (no relative increase exists there).
+    """
+    signal = np.asarray(signal, dtype=float)
+    s0 = signal[..., :baseline_frames].mean(axis=-1)
+    positive = s0 > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = np.where(positive[..., None], signal / np.where(positive, s0, 1.0)[..., None] - 1.0, np.nan)
+    return s0, rsi
+
+
+def _check_parameters(p: ImagingParameters) -> None:
+    checks = [
+        (p.a_threshold > 0, "a_threshold", "--a-threshold", "a positive A_Brix value"),
+        (0 <= p.hf_cutoff <= 1, "hf_cutoff", "--hf-cutoff", "a fraction between 0 and 1"),
+        (p.injection_duration_s >= 0, "injection_duration_s", "--injection-duration", "seconds >= 0"),
+        (0 <= p.signal_floor_fraction < 1, "signal_floor_fraction", "--signal-floor", "a fraction in [0, 1)"),
+        (0 < p.k_diff_min < p.k_diff_max, "k_diff_min/k_diff_max", "bounds", "0 < k_diff_min < k_diff_max"),
+        (p.a_max > 0 and p.k_el_max > 0, "a_max/k_el_max", "bounds", "positive upper bounds"),
+    ]
+    for ok, name, option, expected in checks:
+        if not ok:
+            raise InputError(f"invalid value of {name}", source=option, expected=expected)
+    if p.baseline_frames is not None and int(p.baseline_frames) < 1:
+        raise InputError("at least one baseline frame is needed", source="--baseline-frames",
+                         expected="an integer >= 1")
+
+
+def _check_enhancement(mean_rsi: np.ndarray, n_base: int, source: str) -> None:
+    """Refuse a tumour whose mean curve does not rise after the bolus (flat curves: nothing to fit)."""
+    baseline = mean_rsi[:n_base]
+    noise = float(np.std(baseline)) if n_base > 1 else 0.0
+    peak = float(np.max(mean_rsi[n_base:]))
+    if not peak > max(5.0 * noise, 0.01):
+        raise InputError(
+            f"the tumour's mean curve does not enhance after the bolus (peak relative signal increase {peak:.3g})",
+            source=source, field="DCE signal", expected="contrast enhancement after the baseline frames",
+        )
+
+
+def _lag_candidates(t_last_baseline: float, t_first_enhanced: float, n: int) -> np.ndarray:
+    return np.linspace(t_last_baseline, t_first_enhanced, n, endpoint=False)
+
+
+def _mean_curve_fit(times, mean_rsi, n_base, tau_min, bounds) -> MeanCurve:
+    """Bolus arrival t_lag: the lag between the last baseline and first enhanced frame that fits best."""
+    post = slice(n_base, times.size)
+    lags = _lag_candidates(times[n_base - 1], times[n_base], N_LAG_CANDIDATES)
+    best = None
+    for lag in lags:
+        fit = fit_brix(mean_rsi[None, post], (times[post] - lag) / 60.0, tau_min=tau_min, bounds=bounds)
+        if not np.isfinite(fit.rmse[0]):
+            continue
+        if best is None or fit.rmse[0] < best[1].rmse[0]:
+            best = (lag, fit)
+    if best is None:
+        raise InputError("the tumour's mean curve could not be fitted with the Brix model", field="mean curve",
+                         expected="an enhancing curve with a Brix-like shape")
+    lag, fit = best
+    fitted = brix_curve((times - lag) / 60.0, fit.a[0], fit.k_ep[0], fit.k_el[0], tau_min)
+    return MeanCurve(times_s=times, rsi=mean_rsi, fitted_rsi=fitted, t_lag_s=float(lag), a_brix=float(fit.a[0]),
+                     k_ep=float(fit.k_ep[0]), k_el=float(fit.k_el[0]))
+
+
+def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min, p, progress) -> BrixFit:
+    """Fit each voxel at several arrival times and keep, per voxel, the one with the smallest error (and its lag)."""
+    lags = _lag_candidates(t_last_baseline, t_first_enhanced, N_LAG_CANDIDATES_PER_VOXEL)
+    n = rsi.shape[0]
+    best = None
+    best_lag = np.full(n, lags[0])
+    for index, lag in enumerate(lags):
+        def scaled(done, total, index=index):
+            return None if progress is None else progress(index * n + done, len(lags) * n)
+
+        fit = fit_brix(rsi, (t_post - lag) / 60.0, tau_min=tau_min, bounds=p.bounds,
+                       max_iterations=p.max_iterations, progress=scaled)
+        if best is None:
+            best = fit
+            continue
+        better = np.isfinite(fit.rmse) & ~(fit.rmse >= best.rmse)
+        for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations"):
+            getattr(best, name)[better] = getattr(fit, name)[better]
+        best_lag[better] = lag
+    return best, best_lag

@@ -1,0 +1,32 @@
+"""Reading the inputs: DCE series (every format), frame times, tumour masks. One import for the commands.
+
+The work is done in three modules, one concern each:
+
+- :mod:`dce_io`: 4D files (NRRD, Slicer .seq.nrrd and MultiVolume NRRD, NIfTI, MetaImage), lists of 3D volumes,
+  frame times, signal checks, and writing series;
+- :mod:`dicom_io`: a folder of DICOM files of one dynamic series;
+- :mod:`mask_io`: tumour masks (label maps, Slicer segmentations) resampled onto the DCE grid.
+"""
+
+from __future__ import annotations
+
+from ..imaging.timing import check_frame_times, parse_times_option
+from .dce import check_signal, read_dce, write_dce
+from .dicom import DicomSeries, read_dicom_series
+from .masks import (
+    SegmentInfo,
+    partial_volume_fraction,
+    read_mask,
+    read_tumour_mask,
+    resample_mask,
+    segment_masks,
+    segments_in_file,
+    write_segmentation,
+    write_tumour_mask,
+)
+
+__all__ = [
+    "read_dce", "write_dce", "check_signal", "read_dicom_series", "DicomSeries", "read_tumour_mask", "read_mask",
+    "resample_mask", "partial_volume_fraction", "segments_in_file", "segment_masks", "SegmentInfo",
+    "write_tumour_mask", "write_segmentation", "check_frame_times", "parse_times_option",
+]
