@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
 from ..io.outputs import atomic_output_dir, write_json
 from ..io.volumes import write_volume
 from ..volume import DceSeries, Geometry
@@ -133,6 +134,42 @@ class Phantom:
         }
 
 
+#: A phantom series larger than this (float32 bytes) is refused rather than exhausting the memory.
+MAX_SERIES_BYTES = 2 * 1024**3
+
+
+def _check_settings(*, seed, noise, hypoxic_fraction, clustering_mm, size, spacing, n_frames, frame_interval_s,
+                    baseline_frames) -> None:
+    """Refuse settings that would write an invalid phantom (NaN noise, zero frame interval) or exhaust memory."""
+    def number(value, name, option, expected, ok):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not (np.isfinite(value) and ok(value)):
+            raise InputError(f"{name} {value:g} is not possible", source=option, expected=expected)
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed {seed!r} is not possible", source="--seed", expected="a whole number >= 0")
+    number(noise, "noise", "--noise", "a fraction >= 0 (0.03 = 3 %)", lambda v: v >= 0)
+    number(hypoxic_fraction, "hypoxic fraction", "--hypoxic-fraction", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    number(clustering_mm, "correlation length", "--clustering-mm", "mm >= 0", lambda v: v >= 0)
+    number(frame_interval_s, "frame interval", "--frame-interval", "seconds > 0", lambda v: v > 0)
+    if int(baseline_frames) < 1 or int(n_frames) < int(baseline_frames) + 4:
+        raise InputError(f"{n_frames} frames with {baseline_frames} baseline frames: too few frames after the "
+                         "baseline", source="--n-frames/--baseline-frames",
+                         expected="at least 1 baseline frame and 4 frames after it")
+    voxels = int(np.prod([int(s) for s in size]))
+    if any(int(s) < 1 for s in size) or any(not np.isfinite(float(s)) or float(s) <= 0 for s in spacing):
+        raise InputError(f"grid {tuple(size)} with spacing {tuple(spacing)} mm", source="size/spacing",
+                         expected="positive voxel counts and spacings")
+    series_bytes = 4 * voxels * int(n_frames)
+    if series_bytes > MAX_SERIES_BYTES:
+        raise InputError(f"{n_frames} frames of {voxels} voxels make a {series_bytes / 1024**3:.1f} GiB series",
+                         source="--n-frames",
+                         expected=f"a series under {MAX_SERIES_BYTES / 1024**3:.0f} GiB (fewer frames)")
+
+
 def make_phantom(
     *,
     seed: int = 0,
@@ -189,6 +226,9 @@ def make_phantom(
     -------
     Phantom
     """
+    _check_settings(seed=seed, noise=noise, hypoxic_fraction=hypoxic_fraction, clustering_mm=clustering_mm,
+                    size=size, spacing=spacing, n_frames=n_frames, frame_interval_s=frame_interval_s,
+                    baseline_frames=baseline_frames)
     rng = np.random.default_rng(seed)
     size = tuple(int(s) for s in size)
     spacing = tuple(float(s) for s in spacing)

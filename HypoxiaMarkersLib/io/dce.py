@@ -18,9 +18,11 @@ Where the times are in each format:
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
 import numpy as np
@@ -103,7 +105,11 @@ def read_dce(
     """
     given_times, given_source = _given_times(times, frame_interval)
     if isinstance(path, (list, tuple)):
-        raw = _read_volume_list([Path(p) for p in path])
+        paths, order_note = frame_file_order([Path(p) for p in path])
+        raw = _read_volume_list(paths)
+        if order_note:
+            raw.metadata["frame_order"] = order_note
+            warnings.warn(order_note, stacklevel=2)
         source = f"{len(path)} volumes ({Path(path[0]).name} ...)" if path else "list of volumes"
     else:
         path = Path(path)
@@ -111,6 +117,7 @@ def read_dce(
         if not path.exists():
             raise InputError("file or folder not found", source=source, expected="a 4D image file or a DICOM folder")
         raw = _read_path(path, progress)
+        _refuse_corrupt_compression(path, raw.signal)
     n_frames = raw.signal.shape[0]
     if n_frames < 2:
         raise InputError(f"{n_frames} frame: a DCE series needs a time axis", source=source,
@@ -175,6 +182,51 @@ def _read_path(path: Path, progress=None) -> _Raw:
         raise InputError("this is one DICOM file; a dynamic series is many", source=str(path),
                          expected="the folder that holds the series' DICOM files")
     return _read_other_4d(path)
+
+
+def _refuse_corrupt_compression(path: Path, signal: np.ndarray) -> None:
+    """Name a damaged compressed file as such: ITK decodes some corrupt gzip streams without an error, and the
+    garbage then looks like a wrong signal (NaN, negative values) instead of a broken file."""
+    if path.is_dir() or not any(_implausible(frame) for frame in signal):
+        return
+    problem = _gzip_problem(path)
+    if problem:
+        raise InputError(f"the compressed image data are damaged ({problem}); the file was probably truncated or "
+                         "corrupted when copied", source=str(path), expected="an intact image file (copy it again)")
+
+
+def _implausible(frame: np.ndarray) -> bool:
+    return bool((~np.isfinite(frame)).any() or (frame < 0).any())
+
+
+def _gzip_problem(path: Path) -> Optional[str]:
+    """Why the gzip stream of ``path`` (a .gz file, or a NRRD with gzip encoding and attached data) is damaged, or
+    None when it is intact or not gzip-compressed."""
+    import zlib
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    start = 0
+    if _suffix(path) in (".nrrd", ".seq.nrrd"):
+        end = data.find(b"\n\n")
+        header = data[:end].decode("latin-1", "replace").lower() if end >= 0 else ""
+        if end < 0 or not any(line.split(":", 1)[0].strip() == "encoding" and line.split(":", 1)[1].strip()
+                              in ("gzip", "gz") for line in header.splitlines() if ":" in line):
+            return None
+        start = end + 2
+    elif not path.name.lower().endswith(".gz"):
+        return None
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        for offset in range(start, len(data), 1 << 22):
+            stream.decompress(data[offset:offset + (1 << 22)], 1 << 26)
+            while stream.unconsumed_tail:
+                stream.decompress(stream.unconsumed_tail, 1 << 26)
+    except zlib.error as error:
+        return f"gzip: {error}"
+    if not stream.eof:
+        return "gzip: the stream ends early"
+    return None
 
 
 def _sitk_read(path: Path) -> sitk.Image:
@@ -384,6 +436,38 @@ def _read_other_4d(path: Path) -> _Raw:
     kind = "MetaImage" if _suffix(path) in (".mha", ".mhd") else "image"
     # MetaImage has no time unit: its ElementSpacing is taken as seconds, and the source says so.
     return _Raw(signal, geometry, times, f"{kind} axis 4 spacing ({step:g}, read as seconds)")
+
+
+def frame_file_order(paths: Sequence[Path]) -> Tuple[List[Path], Optional[str]]:
+    """Frame files in the order of the numbers in their names, and a note when that is not the order given.
+
+    A shell glob gives ``frame_1, frame_10, frame_11, ..., frame_2``: taken as given, the curve is scrambled and
+    the fit silently wrong. When every name is the same apart from its numbers (``frame_7.nrrd``,
+    ``dce-t07-s1.nii.gz``), the files are put in natural order (numbers compared as numbers) and the note says so;
+    names that differ otherwise keep the order given.
+
+    Returns
+    -------
+    paths : list of Path
+    note : str or None
+        Set when the order was changed.
+    """
+    paths = list(paths)
+    if len(paths) < 2:
+        return paths, None
+    pieces = [re.split(r"(\d+)", p.name) for p in paths]
+    skeletons = {tuple(piece[0::2]) for piece in pieces}
+    if len(skeletons) != 1:
+        return paths, None
+    keys = [tuple(int(number) for number in piece[1::2]) for piece in pieces]
+    if len(set(keys)) != len(keys):
+        return paths, None
+    ordered = [path for _, path in sorted(zip(keys, paths))]
+    if ordered == paths:
+        return paths, None
+    shown = ", ".join(p.name for p in ordered[:3])
+    return ordered, (f"frame files put in the natural order of the numbers in their names ({shown}, ...), not the "
+                     f"order given ({', '.join(p.name for p in paths[:3])}, ...)")
 
 
 def _read_volume_list(paths: Sequence[Path]) -> _Raw:
