@@ -26,7 +26,8 @@ from ..volume import Geometry
 
 # The tags read in the header pass (names as in pydicom's dictionary).
 _HEADER_TAGS = [
-    "SOPClassUID", "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "InstanceNumber",
+    "SOPClassUID", "SOPInstanceUID", "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
+    "InstanceNumber",
     "Rows", "Columns", "PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient", "SliceThickness",
     "SpacingBetweenSlices", "NumberOfFrames", "TriggerTime", "AcquisitionTime", "AcquisitionDate", "ContentTime",
     "ContentDate", "TemporalPositionIdentifier", "TemporalResolution", "NumberOfTemporalPositions",
@@ -245,6 +246,22 @@ _TIME_TAGS = [
 ]
 
 
+def _refuse_duplicate_images(headers: List[_Header]) -> None:
+    """Two files of one image (a copy left in the folder) would look like two frames with the same time: name them
+    instead of failing later with a misleading "no time tag"."""
+    seen: dict = {}
+    for header in headers:
+        uid = getattr(header.ds, "SOPInstanceUID", None)
+        if not uid:
+            continue
+        uid = str(uid)
+        if uid in seen:
+            raise InputError(f"the same image (SOPInstanceUID {uid}) is in two files: {seen[uid].name} and "
+                             f"{header.path.name}", source=str(header.path.parent), field="SOPInstanceUID",
+                             expected="each image once: remove the copy")
+        seen[uid] = header.path
+
+
 def _frame_order(
     headers: List[_Header], slice_index: np.ndarray, n_slices: int
 ) -> Tuple[np.ndarray, Optional[np.ndarray], str, dict]:
@@ -357,6 +374,7 @@ def read_dicom_series(
         raise InputError(f"no DICOM images found ({skipped} other files)", source=str(folder),
                          expected="a folder of DICOM files of one dynamic series")
     headers = _one_series(headers, folder, series_uid)
+    _refuse_duplicate_images(headers)
 
     row_direction, column_direction, normal, pixel_spacing, positions = _slice_layout(headers)
     slice_index, slice_positions = _group_positions(positions @ normal)

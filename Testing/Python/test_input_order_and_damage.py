@@ -91,3 +91,18 @@ def test_damaged_gzip_nrrd_is_named_as_damaged(phantom_folder, tmp_path, how):
     assert ("damaged" in message) or ("could not read" in message and "received" in message)
     assert "negative" not in message and "NaN" not in message
     assert read_dce(good).n_frames == phantom.series.n_frames
+
+
+def test_a_copied_dicom_file_is_named_not_reported_as_missing_time_tags(shared_data, tmp_path):
+    import shutil
+
+    source = sorted((shared_data / "qiba-dce-v6").glob("QIBA_v06_Tofts_beta1_00[0-3]*.dcm"))
+    for path in source:
+        shutil.copy(path, tmp_path / path.name)
+    assert read_dce(tmp_path).n_frames == len(source)  # the real series reads
+    shutil.copy(source[6], tmp_path / f"{source[6].stem} (copy).dcm")
+    with pytest.raises(InputError) as error:
+        read_dce(tmp_path)
+    message = str(error.value)
+    assert "same image" in message and source[6].name in message and "(copy)" in message
+    assert "time tag" not in message
