@@ -74,9 +74,25 @@ def check_not_an_input(target: PathLike, inputs: Iterable[Optional[PathLike]] = 
             raise InputError(f"{option} {target} lies inside the input folder {given}: choose an output outside it")
 
 
+#: Result folders of version 0.1.0 (before the marker): the result file and a key only that file has.
+_RESULT_FILES_0_1 = {"summary.json": "n_tumour_voxels", "results.json": "parameters", "heterogeneity.json": "method",
+                     "report.json": "sections", "truth/truth.json": "slice_hypoxic_fractions"}
+
+
 def written_by_this_tool(folder: Path) -> bool:
-    """True when ``folder`` holds the marker file that hypoxia-markers writes into every output folder."""
-    return (Path(folder) / MARKER).is_file()
+    """True when ``folder`` holds the marker file that hypoxia-markers writes into every output folder, or is a
+    result folder of version 0.1.0 (written before the marker existed), recognised by its own result file."""
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return True
+    for name, key in _RESULT_FILES_0_1.items():
+        try:
+            content = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(content, dict) and key in content and ("version" in content or name == "truth/truth.json"):
+            return True
+    return False
 
 
 def check_output_dir(target: PathLike, inputs: Iterable[Optional[PathLike]] = (), *, force: bool = False,

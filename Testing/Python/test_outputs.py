@@ -165,3 +165,19 @@ def test_atomic_file_never_replaces_an_input_or_a_folder(user_files):
     with atomic_file(user_files / "scores.csv", [table]) as tmp:
         tmp.write_text("ok\n")
     assert (user_files / "scores.csv").read_text() == "ok\n"
+
+
+def test_result_folders_of_version_0_1_are_recognised(tmp_path):
+    """Folders written before the marker existed are still the tool's own: a new run may replace them."""
+    old = tmp_path / "image"
+    old.mkdir()
+    (old / "summary.json").write_text('{"hypoxic_fraction": 0.3, "n_tumour_voxels": 10, "version": "0.1.0"}')
+    (old / "a_brix.nrrd").write_text("map")
+    write_result(old, text="new")
+    assert (old / "summary.json").read_text() == "new" and not (old / "a_brix.nrrd").exists()
+    # A user's folder with a JSON file of the same name but not ours is not mistaken for a result.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text('{"title": "my summary"}')
+    with pytest.raises(InputError, match="did not write"):
+        write_result(mine)
