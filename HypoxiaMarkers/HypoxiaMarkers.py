@@ -787,11 +787,13 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
         if chartNode is None:
             return
         if tableNode is not None:
-            # Plots' ShowChartInLayout switches to a layout with a plot but no table (e.g. Conventional + plot):
-            # the table and its highlighted biopsy row would not be visible. Four-up + plot + table has both.
+            # Plots' ShowChartInLayout switches to a layout with a plot but no table (Conventional -> Conventional
+            # plot, vtkSlicerPlotsLogic::GetLayoutWithPlot, 5.8 as 5.10): the table and its highlighted biopsy row
+            # would not be visible. Four-up + plot + table is the standard layout with both.
             layoutManager = slicer.app.layoutManager()
-            if layoutManager is not None and layoutManager.tableViewCount == 0:
-                layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
+            withTable = slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView
+            if layoutManager is not None and layoutManager.layout != withTable:
+                layoutManager.setLayout(withTable)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
         if tableNode is not None:
             appLogic = slicer.app.applicationLogic()

@@ -92,8 +92,10 @@ def patient_fingerprint(p) -> str:
             dce = mrml.resolve_dce_node(dce)
         except InputError:
             pass
+    # Node IDs are unique within a scene (renaming the series keeps its results); across a scene close they are
+    # reused, which the stamp held in the (reset) parameter node takes care of.
     items = {
-        "dce": [dce.GetID(), dce.GetName()] if dce is not None else None,
+        "dce": dce.GetID() if dce is not None else None,
         "segmentation": p.tumourSegmentation.GetID() if p.tumourSegmentation is not None else None,
         "segment": p.tumourSegmentId,
     }
@@ -112,7 +114,7 @@ def analysis_fingerprint(p) -> str:
     """What the maps depend on besides the patient: the tumour's voxels, the frame times and the fit parameters
     (not the hypoxic-fraction cutoff nor the biopsy slice, which are applied without refitting)."""
     try:
-        tumour = mrml.segment_digest(p.tumourSegmentation, p.tumourSegmentId) if p.tumourSegmentation else None
+        tumour = _tumour_digest(p.tumourSegmentation, p.tumourSegmentId) if p.tumourSegmentation else None
     except InputError as error:
         tumour = f"unusable: {error}"
     items = {
@@ -124,6 +126,25 @@ def analysis_fingerprint(p) -> str:
         "fit_lag_per_voxel": bool(p.fitLagPerVoxel),
     }
     return _digest(items)
+
+
+_DIGEST_CACHE: Dict[tuple, str] = {}
+
+
+def _tumour_digest(segmentation_node, segment: str) -> str:
+    """:func:`mrml.segment_digest`, computed again only when the segmentation or its labelmap were modified
+    (the panel asks for it several times per change, and on every paint stroke)."""
+    segment_id = mrml.find_segment_id(segmentation_node, segment)
+    item = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    stamps = [segmentation_node.GetMTime(), segmentation_node.GetSegmentation().GetMTime(), item.GetLabelValue()]
+    for name in ("Binary labelmap", "Closed surface"):
+        representation = item.GetRepresentation(name)
+        stamps.append(representation.GetMTime() if representation is not None else None)
+    key = (segmentation_node.GetID(), segment_id, id(segmentation_node), tuple(stamps))
+    if key not in _DIGEST_CACHE:
+        _DIGEST_CACHE.clear()
+        _DIGEST_CACHE[key] = mrml.segment_digest(segmentation_node, segment_id)
+    return _DIGEST_CACHE[key]
 
 
 def _split_stamp(stamp: str) -> Tuple[str, str, str]:

@@ -341,6 +341,32 @@ def test_widget_lifecycle_leaves_nothing_connected():
     assert "except Exception" in observer and "tryWithErrorDisplay" not in observer
 
 
+def test_the_table_is_shown_beside_the_chart():
+    """The biopsy row highlight needs a table view: the layout with a plot and a table, before the chart."""
+    logic = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersLogic")
+    show = ast.unparse(next(f for f in logic.body if isinstance(f, ast.FunctionDef) and f.name == "showChart"))
+    assert show.index("SlicerLayoutFourUpPlotTableView") < show.index("ShowChartInLayout")
+    assert "PropagateTableSelection" in show
+
+
+def test_readme_says_slicer_58_and_walks_through_the_panel_as_it_is():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## 3D Slicer"):readme.index("## Tests, benchmarks and validation")]
+    assert "Slicer 5.8 or newer" in section and "5.6 or newer" not in section
+    walk = section[section.index("### First session"):section.index("### What the outputs mean")]
+    texts = {(props.get("text") or props.get("title") or "").strip() for _name, (_cls, props) in ui_widgets().items()}
+    texts = {t.rstrip(":").replace("...", "…") for t in texts if t}
+    for button in ("Apply", "Export…", "Read from series", "Per-slice chart", "Mean curve", "Curve at crosshair",
+                   "Choose reference file…", "Shipped signature", "Load composite line from results.json…",
+                   "Draw the tumour on T2W", "Gene score and composite"):
+        assert button in texts, f"{button} is not in the panel"
+        assert f"*{button}*" in " ".join(walk.split()), f"the walk-through does not mention {button}"
+    # Every italic name ending like a button ("…") is a button of the panel.
+    for name in re.findall(r"\*([^*]+…)\*", " ".join(walk.split())):
+        assert name in texts, f"the walk-through names '{name}', which the panel does not have"
+    assert "lifelines" not in section
+
+
 def test_apply_installs_nothing_and_gene_files_ask_only_for_what_they_need():
     tree = module_tree()
     widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersWidget")
