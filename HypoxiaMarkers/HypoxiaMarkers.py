@@ -156,7 +156,8 @@ class HypoxiaMarkersParameterNode:
     comma-separated; "" = from the series) and frameTimesSource, baselineFrames (0 = automatic).
     Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel.
     Genes and composite: geneFile, geneSignatureFile (signature/reference file; "" = the shipped signature),
-    geneSource, geneSample, geneScore (text; "" = none), geneCutoff, compositeX0, compositeY0 (0 = not set; any
+    geneSource, geneSample, geneScore (text; "" = none), genePatient (the series the score was entered with: another
+    series clears it), geneCutoff, compositeX0, compositeY0 (0 = not set; any
     positive value), compositeSource.
     Outputs: the maps, label map, tables, plot series/charts and the biopsy-slice outline (see
     HypoxiaMarkersLib.slicer.session.OUTPUT_FIELDS), the hypoxic fraction, resultInputs (which inputs the outputs
@@ -182,6 +183,7 @@ class HypoxiaMarkersParameterNode:
     geneSource: str = ""
     geneSample: str = ""
     geneScore: str = ""
+    genePatient: str = ""
     geneCutoff: Annotated[float, WithinRange(-10.0, 10.0)] = rules.GENE_SCORE_CUTOFF
     compositeX0: Annotated[float, Minimum(0.0)] = 0.0
     compositeY0: Annotated[float, Minimum(0.0)] = 0.0
@@ -644,7 +646,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if table is not None:
                 for sample in table.samples:
                     combo.addItem(sample)
-                combo.setCurrentIndex(max(combo.findText(self._parameterNode.geneSample), 0))
+                combo.setCurrentIndex(combo.findText(self._parameterNode.geneSample))  # -1: none chosen yet
             combo.enabled = table is not None
         finally:
             combo.blockSignals(wasBlocked)

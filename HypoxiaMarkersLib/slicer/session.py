@@ -84,18 +84,23 @@ def _digest(items) -> str:
     return hashlib.sha1(json.dumps(items, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
 
 
+def _dce_id(p) -> str:
+    dce = p.dceSeries
+    if dce is None:
+        return ""
+    try:
+        dce = mrml.resolve_dce_node(dce)
+    except InputError:
+        pass
+    return dce.GetID() or ""
+
+
 def patient_fingerprint(p) -> str:
     """Which series and tumour: the DCE node (the sequence behind a proxy), the segmentation and its segment."""
-    dce = p.dceSeries
-    if dce is not None:
-        try:
-            dce = mrml.resolve_dce_node(dce)
-        except InputError:
-            pass
     # Node IDs are unique within a scene (renaming the series keeps its results); across a scene close they are
     # reused, which the stamp held in the (reset) parameter node takes care of.
     items = {
-        "dce": dce.GetID() if dce is not None else None,
+        "dce": _dce_id(p) or None,
         "segmentation": p.tumourSegmentation.GetID() if p.tumourSegmentation is not None else None,
         "segment": p.tumourSegmentId,
     }
@@ -212,6 +217,7 @@ class PatientSession:
         """
         problems: List[str] = []
         try:
+            self._tie_gene_score(p, problems)
             patient, _analysis, _token = _split_stamp(p.resultInputs)
             if patient and patient != patient_fingerprint(p):
                 self._drop_results(p)
@@ -230,6 +236,30 @@ class PatientSession:
         except Exception as error:  # noqa: BLE001
             p.summaryHtml = f'<span style="color:{lib.MORE_COLOUR}">{_html(str(error))}</span>'
         return self.state(p)
+
+    def _tie_gene_score(self, p, problems: List[str]) -> None:
+        """The gene score belongs to the series it was entered with: another series clears it (and its sample).
+
+        A score entered with no series chosen is taken as the next series'. ``genePatient`` holds the series'
+        node ID (the parameter node is reset with the scene, so an ID reused after a close cannot match).
+        """
+        series = _dce_id(p)
+        if not p.geneScore and not p.geneSample:
+            if p.genePatient:
+                p.genePatient = ""
+            return
+        if not series:
+            return
+        if not p.genePatient:
+            p.genePatient = series
+        elif p.genePatient != series:
+            wasModifying = p.StartModify()
+            try:
+                p.geneScore, p.geneSample, p.genePatient = "", "", ""
+            finally:
+                p.EndModify(wasModifying)
+            problems.append("The gene score was cleared: it was entered for another series. Pick this patient's "
+                            "sample or type the score.")
 
     def _drop_results(self, p) -> None:
         wasModifying = p.StartModify()

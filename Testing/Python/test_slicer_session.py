@@ -160,9 +160,13 @@ def test_patient_a_never_reaches_patient_b(scene, tmp_path, close_scene):
         np.testing.assert_allclose(mrml.table_columns(a_table)["hypoxic_fraction"],
                                    [s.hypoxic_fraction for s in expected_a.slices], rtol=1e-6)
     summary = session.patient_summary(p)
-    if close_scene:
-        assert summary["gene_score"] is None  # A's gene score went with the scene
+    assert summary["gene_score"] is None and p.geneScore == ""  # A's gene score is not B's
     assert summary["group"] is None and summary["hscomp"] is None
+    if not close_scene:
+        assert "entered for another series" in p.summaryHtml
+    p.geneScore = "-0.2"  # B's own score, typed once B's series is chosen: kept
+    session.sync(p)
+    assert session.patient_summary(p)["gene_score"] == -0.2
 
     # After Apply: B's numbers, in new nodes (A's are never written over).
     session.apply(p)
@@ -402,5 +406,6 @@ def test_output_fields_are_the_logic_roles():
     assert set(OUTPUT_FIELDS) == set(slicer_logic.OUTPUT_ROLES)
     kinds = parameter_fields()
     assert all(kinds.get(name) == "node" for name in OUTPUT_FIELDS.values())
-    for name in ("resultInputs", "hypoxicFraction", "summaryHtml", "geneSignatureFile", "compositeSource"):
+    for name in ("resultInputs", "hypoxicFraction", "summaryHtml", "geneSignatureFile", "compositeSource",
+                 "genePatient"):
         assert name in kinds
