@@ -3,7 +3,7 @@ import importlib.util
 import logging
 import os
 import sys
-from typing import Annotated, Dict, Optional, Union
+from typing import Annotated, List, Optional, Union
 
 import qt
 import slicer
@@ -18,7 +18,7 @@ from slicer import (
     vtkMRMLSequenceNode,
     vtkMRMLTableNode,
 )
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Minimum, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -51,32 +51,17 @@ def _findLibrary():
 
 
 _findLibrary()
-import HypoxiaMarkersLib  # noqa: E402
-import HypoxiaMarkersLib.errors  # noqa: E402
-import HypoxiaMarkersLib.io.outputs  # noqa: E402
-import HypoxiaMarkersLib.slicer.mrml  # noqa: E402
+# Slicer executes every scripted module at start-up: only the method's constants are imported here (rules.py
+# needs numpy alone, which Slicer's own scripted modules, e.g. DICOMScalarVolumePlugin, already import at
+# start-up). Everything else of the library (SimpleITK, scipy, the MRML bridge) is imported by the Logic, when the
+# module is opened or used.
+from HypoxiaMarkersLib import rules  # noqa: E402
 
 MODULE_NAME = "HypoxiaMarkers"
 
-#: Output roles of HypoxiaMarkersLib.slicer.logic -> parameter-node fields holding the nodes.
-OUTPUT_PARAMETERS = {
-    "a_brix": "aBrixVolume",
-    "k_ep": "kEpVolume",
-    "k_el": "kElVolume",
-    "r_squared": "rSquaredVolume",
-    "hypoxic": "hypoxicLabelMap",
-    "slice_table": "sliceTable",
-    "slice_series": "sliceSeries",
-    "slice_chart": "sliceChart",
-    "curve_table": "curveTable",
-    "mean_series": "meanSeries",
-    "fit_series": "fitSeries",
-    "curve_chart": "curveChart",
-    "voxel_table": "voxelTable",
-    "voxel_series": "voxelSeries",
-    "voxel_fit_series": "voxelFitSeries",
-    "biopsy_outline": "biopsyOutline",
-}
+#: Import names of the packages the gene files may need -> the requirement installed (Resources/requirements.txt).
+#: Nothing else is ever installed: the imaging analysis needs only what Slicer bundles.
+OPTIONAL_PACKAGES = {"pandas": "pandas>=1.5", "openpyxl": "openpyxl>=3.0"}
 
 
 #
@@ -95,15 +80,19 @@ class HypoxiaMarkers(ScriptedLoadableModule):
         self.parent.contributors = ["HypoxiaMarkers developers"]
         self.parent.helpText = _(
             """
-Tumour hypoxia of a cervical cancer from DCE-MRI and the 6-gene hypoxia score.
+Tumour hypoxia of a cervical cancer from DCE-MRI and the 6-gene hypoxia score, one patient at a time.
 <ol>
 <li><b>Inputs</b>: the DCE-MRI series (a volume sequence), the T2-weighted volume and the tumour drawn on T2W
-(use the embedded segment editor). Check the frame times (read from the series, or typed in seconds).</li>
+(use the embedded segment editor). Check the frame times (read from the series, or typed in seconds; taken when
+you press Enter).</li>
 <li><b>Apply</b>: the Brix model is fitted to the relative signal increase of every tumour voxel. Maps of A_Brix
 (amplitude), k_ep, k_el and R² are made on the DCE grid; voxels with A_Brix below the threshold (1.56) are hypoxic
 (red overlay). The hypoxic fraction (hypoxic / fitted voxels) is given for the tumour, each slice, and the biopsy
-slice (slice 1 = lowest slice with tumour); a tumour is <i>more hypoxic</i> when it is at least 0.27.</li>
-<li><b>Gene score and composite</b>: load an expression file or a scores table (or type the score); with the
+slice (slice 1 = lowest slice with tumour); a tumour is <i>more hypoxic</i> when it is at least 0.27. The results
+belong to the inputs they were computed from: change the series, the tumour, the frame times or a fit parameter
+and they must be computed again (Apply) before they are shown or exported.</li>
+<li><b>Gene score and composite</b>: load an expression file or a scores table (or type the score); one patient's
+expression needs a reference file saved from a cohort (<i>hypoxia-markers genes ... --save-reference</i>). With the
 cohort's composite line (x0, y0) the module gives the group (1-4) and HScomp, the signed distance to the line
 (&ge; 0: more hypoxic).</li>
 </ol>
@@ -147,11 +136,11 @@ def registerSampleData():
 def loadPhantomSample(source=None):
     """Generate the phantom, put it in the scene and select it in the module (the Sample Data button)."""
     logic = HypoxiaMarkersLogic()
+    # tryWithErrorDisplay shows the error and raises it again: nothing runs after a failure here.
     with slicer.util.tryWithErrorDisplay(_("Failed to make the HypoxiaMarkers phantom."), waitCursor=True):
         nodes = logic.loadPhantom(logic.getParameterNode())
         slicer.util.setSliceViewerLayers(background=logic.displayedDceVolume(nodes["dce"]), fit=True)
-        return [nodes["dce"], nodes["t2w"], nodes["segmentation"]]
-    return []
+    return [nodes["dce"], nodes["t2w"], nodes["segmentation"]]
 
 
 #
@@ -161,14 +150,18 @@ def loadPhantomSample(source=None):
 
 @parameterNodeWrapper
 class HypoxiaMarkersParameterNode:
-    """The module's state.
+    """The module's state (it lives in the scene: closing the scene resets it).
 
     Inputs: dceSeries (sequence or MultiVolume), t2wVolume, tumourSegmentation + tumourSegmentId, frameTimes (s,
     comma-separated; "" = from the series) and frameTimesSource, baselineFrames (0 = automatic).
-    Parameters: aThreshold, hfCutoff, biopsySlice, injectionDuration (s), fitLagPerVoxel.
-    Genes and composite: geneFile, geneSignatureFile, geneSource, geneSample, geneScore (text; "" = none),
-    geneCutoff, compositeX0, compositeY0 (0 = not set), compositeSource.
-    Outputs: the maps, label map, tables, plot series/charts, the biopsy-slice outline, and the summary.
+    Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel.
+    Genes and composite: geneFile, geneSignatureFile (signature/reference file; "" = the shipped signature),
+    geneSource, geneSample, geneScore (text; "" = none), genePatient (the series the score was entered with: another
+    series clears it), geneCutoff, compositeX0, compositeY0 (0 = not set; any
+    positive value), compositeSource.
+    Outputs: the maps, label map, tables, plot series/charts and the biopsy-slice outline (see
+    HypoxiaMarkersLib.slicer.session.OUTPUT_FIELDS), the hypoxic fraction, resultInputs (which inputs the outputs
+    came from: HypoxiaMarkersLib.slicer.session) and the summary shown.
     """
 
     dceSeries: Optional[Union[vtkMRMLSequenceNode, vtkMRMLScalarVolumeNode]]
@@ -179,9 +172,9 @@ class HypoxiaMarkersParameterNode:
     frameTimesSource: str = ""
     baselineFrames: Annotated[int, WithinRange(0, 1000)] = 0
 
-    aThreshold: Annotated[float, WithinRange(0.1, 5.0)] = 1.56
-    hfCutoff: Annotated[float, WithinRange(0.0, 1.0)] = 0.27
-    biopsySlice: Annotated[int, WithinRange(1, 999)] = 1
+    aThreshold: Annotated[float, WithinRange(0.1, 5.0)] = rules.A_THRESHOLD
+    hfCutoff: Annotated[float, WithinRange(0.0, 1.0)] = rules.HF_CUTOFF
+    biopsySlice: Annotated[int, Minimum(1)] = 1
     injectionDuration: Annotated[float, WithinRange(0.0, 600.0)] = 0.0
     fitLagPerVoxel: bool = False
 
@@ -190,9 +183,10 @@ class HypoxiaMarkersParameterNode:
     geneSource: str = ""
     geneSample: str = ""
     geneScore: str = ""
-    geneCutoff: Annotated[float, WithinRange(-10.0, 10.0)] = 0.0
-    compositeX0: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
-    compositeY0: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
+    genePatient: str = ""
+    geneCutoff: Annotated[float, WithinRange(-10.0, 10.0)] = rules.GENE_SCORE_CUTOFF
+    compositeX0: Annotated[float, Minimum(0.0)] = 0.0
+    compositeY0: Annotated[float, Minimum(0.0)] = 0.0
     compositeSource: str = ""
 
     aBrixVolume: vtkMRMLScalarVolumeNode
@@ -212,8 +206,8 @@ class HypoxiaMarkersParameterNode:
     voxelFitSeries: vtkMRMLPlotSeriesNode
     biopsyOutline: vtkMRMLMarkupsROINode
     hypoxicFraction: float = -1.0
+    resultInputs: str = ""
     summaryHtml: str = ""
-    summaryJson: str = ""
 
 
 #
@@ -222,7 +216,7 @@ class HypoxiaMarkersParameterNode:
 
 
 class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The module's panel. All work is done by HypoxiaMarkersLogic."""
+    """The module's panel. All work is done by HypoxiaMarkersLogic (HypoxiaMarkersLib.slicer.session)."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -232,11 +226,13 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._observedSegmentation = None
         self._updatingGui = False
-        self._summaryInputs = None
         self._lastDceNode = None
+        self._shortcutsInstalled = False
 
     def onReload(self):
         """Reload HypoxiaMarkersLib's submodules too (Slicer reloads only this file)."""
+        import HypoxiaMarkersLib
+
         logging.debug("Reloading HypoxiaMarkersLib")
         packageName = HypoxiaMarkersLib.__name__
         submodules = sorted(name for name in sys.modules if name.startswith(packageName + "."))
@@ -268,14 +264,22 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentationChanged)
         self.ui.t2wSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onT2wChanged)
         self.ui.segmentComboBox.connect("currentIndexChanged(int)", self.onSegmentChosen)
+        # Typed fields are taken when editing is finished (Enter, or focus leaves), never on each keystroke: a
+        # half-typed "-" is not a number, and Slicer 5.8's QLineEdit connector moves the cursor to the end after
+        # every keystroke (fixed in 5.10). The spin boxes have keyboardTracking off in the .ui for the same reason.
+        self.ui.frameTimesLineEdit.connect("editingFinished()", self.onFrameTimesEdited)
+        self.ui.geneScoreLineEdit.connect("editingFinished()", self.onGeneScoreEdited)
         self.ui.biopsySliceSpinBox.connect("valueChanged(int)", self.onBiopsySliceChanged)
         self.ui.showSliceChartButton.connect("clicked(bool)", self.onShowSliceChart)
         self.ui.showMeanCurveButton.connect("clicked(bool)", self.onShowMeanCurve)
         self.ui.showVoxelCurveButton.connect("clicked(bool)", self.onShowVoxelCurve)
+        self.ui.chooseSignatureButton.connect("clicked(bool)", self.onChooseSignature)
+        self.ui.defaultSignatureButton.connect("clicked(bool)", self.onDefaultSignature)
         self.ui.loadGeneFileButton.connect("clicked(bool)", self.onLoadGeneFile)
         self.ui.geneSampleComboBox.connect("currentIndexChanged(int)", self.onGeneSampleChosen)
         self.ui.loadCohortButton.connect("clicked(bool)", self.onLoadCohort)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.segmentEditorCollapsibleButton.connect("contentsCollapsed(bool)", self.onSegmentEditorCollapsed)
 
         self._setupSegmentEditor()
         self.initializeParameterNode()
@@ -284,34 +288,52 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editor = self.ui.segmentEditorWidget
         editor.setMRMLScene(slicer.mrmlScene)
         editor.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
-        if hasattr(editor, "setSourceVolumeNodeSelectorVisible"):
-            editor.setSourceVolumeNodeSelectorVisible(False)
+        editor.setSourceVolumeNodeSelectorVisible(False)  # Slicer >= 5.1 (the T2W selector above chooses it)
         editor.setSegmentationNodeSelectorVisible(False)
 
+    # Segment editor keyboard shortcuts only while the editor is shown: number keys would otherwise start a
+    # hidden effect.
+
+    def onSegmentEditorCollapsed(self, collapsed):
+        self._setEditorActive(self.parent.isEntered and not collapsed)
+
+    def _setEditorActive(self, active):
+        editor = self.ui.segmentEditorWidget
+        if active and not self._shortcutsInstalled:
+            editor.installKeyboardShortcuts()
+            self._shortcutsInstalled = True
+        elif not active:
+            editor.setActiveEffect(None)  # no effect left capturing clicks in the views
+            if self._shortcutsInstalled:
+                editor.uninstallKeyboardShortcuts()
+                self._shortcutsInstalled = False
+
     def cleanup(self) -> None:
+        """Called before Reload and at exit: leave nothing connected to the scene or to this panel."""
+        self._setEditorActive(False)
+        self.setParameterNode(None)
+        self._observeSegmentation(None)
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(None)
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
-        if hasattr(self.ui.segmentEditorWidget, "installKeyboardShortcuts"):
-            self.ui.segmentEditorWidget.installKeyboardShortcuts()
+        self._setEditorActive(not self.ui.segmentEditorCollapsibleButton.collapsed)
 
     def exit(self) -> None:
-        # Leave no segment editor effect active (it would keep capturing mouse clicks in the views).
-        self.ui.segmentEditorWidget.setActiveEffect(None)
-        if hasattr(self.ui.segmentEditorWidget, "uninstallKeyboardShortcuts"):
-            self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._setEditorActive(False)
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
         self._observeSegmentation(None)
 
     def onSceneEndClose(self, caller, event) -> None:
+        # The closed scene's patient is gone: forget everything held in memory (the parameter node was reset by
+        # the scene, and results in memory are only used with their stamp anyway).
+        self.logic.reset()
+        self._lastDceNode = None
         if self.parent.isEntered:
             self.initializeParameterNode()
 
@@ -329,9 +351,9 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode: Optional[HypoxiaMarkersParameterNode]) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
-        self._summaryInputs = None
         if self._parameterNode:
             # The frame times saved with the scene are kept: the series shown is not a newly chosen one.
             self._lastDceNode = self._parameterNode.dceSeries
@@ -341,62 +363,106 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._onParameterNodeModified()
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """Bring the panel in line with the parameter node. An observer: it never raises."""
         p = self._parameterNode
         if p is None or self._updatingGui:
             return
         self._updatingGui = True
         try:
+            state = self.logic.session.sync(p)  # results of other inputs dropped or marked stale; the summary
             self._observeSegmentation(p.tumourSegmentation)
             self._updateSegmentComboBox()
-            editor = self.ui.segmentEditorWidget
-            if editor.segmentationNode() is not p.tumourSegmentation:
-                editor.setSegmentationNode(p.tumourSegmentation)
-            if hasattr(editor, "setSourceVolumeNode"):
-                if editor.sourceVolumeNode() is not p.t2wVolume:
-                    editor.setSourceVolumeNode(p.t2wVolume)
-            elif editor.masterVolumeNode() is not p.t2wVolume:  # Slicer < 5.1
-                editor.setMasterVolumeNode(p.t2wVolume)
+            self._updateSegmentEditor()
+            self._updateTypedFields()
             self._updateGeneSampleComboBox()
-            ready = bool(p.dceSeries and p.tumourSegmentation and p.tumourSegmentId)
-            self.ui.applyButton.enabled = ready
-            self.ui.applyButton.toolTip = _(
-                "Fit the Brix model in every tumour voxel and compute the maps and hypoxic fractions."
-                if ready else "Choose the DCE series, and a tumour segmentation with the tumour segment.")
-            hasResults = bool(p.aBrixVolume and p.sliceTable)
-            for button in (self.ui.showSliceChartButton, self.ui.showMeanCurveButton, self.ui.exportButton):
-                button.enabled = hasResults
-            self.ui.showVoxelCurveButton.enabled = hasResults and self.logic.run is not None
+            self._updateBiopsySliceBox()
+            self._updateButtons(state)
+        except Exception as error:  # noqa: BLE001 - an observer must not raise; say it where the user looks
+            logging.exception("HypoxiaMarkers: could not update the panel")
+            self.ui.summaryLabel.text = _("Could not update the panel:") + f" {error}"
         finally:
             self._updatingGui = False
-        self._updateSummaryIfInputsChanged()
 
-    def _updateSummaryIfInputsChanged(self):
-        """Recompute the classification when the gene score, cutoffs or the composite line change."""
+    def _updateSegmentEditor(self):
         p = self._parameterNode
-        inputs = (p.geneScore, p.geneCutoff, p.compositeX0, p.compositeY0, p.hfCutoff, p.hypoxicFraction)
-        if inputs == self._summaryInputs:
-            return
-        self._summaryInputs = inputs
-        with slicer.util.tryWithErrorDisplay(_("Could not update the classification.")):
-            self.logic.updateSummary(p)
+        editor = self.ui.segmentEditorWidget
+        if editor.segmentationNode() is not p.tumourSegmentation:
+            editor.setSegmentationNode(p.tumourSegmentation)
+        # setSourceVolumeNode logs a critical error while no segmentation is set (qMRMLSegmentEditorWidget.cxx,
+        # 5.8 as 5.10): only set it once there is one.
+        if editor.segmentationNode() is not None and editor.sourceVolumeNode() is not p.t2wVolume:
+            editor.setSourceVolumeNode(p.t2wVolume)
+
+    def _updateTypedFields(self):
+        p = self._parameterNode
+        for lineEdit, value in ((self.ui.frameTimesLineEdit, p.frameTimes), (self.ui.geneScoreLineEdit, p.geneScore)):
+            if not lineEdit.hasFocus() and lineEdit.text != value:
+                lineEdit.text = value
+
+    def _updateBiopsySliceBox(self):
+        p = self._parameterNode
+        box = self.ui.biopsySliceSpinBox
+        slices = self.logic.session.slice_numbers(p)
+        wasBlocked = box.blockSignals(True)
+        try:
+            box.setRange(1, max(len(slices), 1))
+            box.value = p.biopsySlice if p.biopsySlice in slices else 1
+            box.enabled = bool(slices)
+            if slices:
+                box.toolTip = _("Tumour slice standing for the biopsy region, 1 = lowest (caudal) slice with tumour, "
+                                "up to {n}. Its hypoxic fraction is updated at once (no refit).").format(n=len(slices))
+            else:
+                box.toolTip = _("Tumour slice standing for the biopsy region, 1 = lowest (caudal) slice with tumour. "
+                                "Available once Apply has run on the inputs chosen now.")
+        finally:
+            box.blockSignals(wasBlocked)
+
+    def _updateButtons(self, state):
+        p = self._parameterNode
+        State = type(state)  # HypoxiaMarkersLib.slicer.session.ResultState
+        ready = bool(p.dceSeries and p.tumourSegmentation and p.tumourSegmentId)
+        self.ui.applyButton.enabled = ready
+        if ready:
+            self.ui.applyButton.toolTip = _("Fit the Brix model in every tumour voxel and compute the maps and "
+                                            "hypoxic fractions.")
+        else:
+            self.ui.applyButton.toolTip = _("Choose the DCE series, and a tumour segmentation with the tumour segment.")
+        shown = state in (State.CURRENT, State.RESTORED)
+        self.ui.showSliceChartButton.enabled = shown
+        self.ui.showMeanCurveButton.enabled = shown
+        self.ui.showVoxelCurveButton.enabled = state is State.CURRENT
+        self.ui.exportButton.enabled = state is State.CURRENT
+        if state is State.CURRENT:
+            self.ui.exportButton.toolTip = _("Write the maps (NRRD), the per-slice table and the summary (JSON and "
+                                             "CSV) into a new folder HypoxiaMarkers-<series> in the folder you "
+                                             "choose (an earlier export is never replaced).")
+        elif state is State.RESTORED:
+            self.ui.exportButton.toolTip = _("Apply first: the results were restored with the scene; the analysis "
+                                             "itself is not saved in it.")
+        elif state is State.STALE:
+            self.ui.exportButton.toolTip = _("Apply first: the inputs changed since Apply.")
+        else:
+            self.ui.exportButton.toolTip = _("Apply first: there are no results of the inputs chosen now.")
 
     # Segmentation and segment
 
     def _observeSegmentation(self, segmentationNode):
         if segmentationNode is self._observedSegmentation:
             return
+        events = (slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved,
+                  slicer.vtkSegmentation.SegmentModified)
         if self._observedSegmentation is not None:
-            for event in (slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved,
-                          slicer.vtkSegmentation.SegmentModified):
+            for event in events:
                 self.removeObserver(self._observedSegmentation, event, self._onSegmentsChanged)
         self._observedSegmentation = segmentationNode
         if segmentationNode is not None:
-            for event in (slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved,
-                          slicer.vtkSegmentation.SegmentModified):
+            for event in events:
                 self.addObserver(segmentationNode, event, self._onSegmentsChanged)
 
     def _onSegmentsChanged(self, caller=None, event=None):
+        # A segment added, removed or redrawn: the combo box, and whether the results still hold.
         self._updateSegmentComboBox()
+        self._onParameterNodeModified()
 
     def _updateSegmentComboBox(self):
         p = self._parameterNode
@@ -407,8 +473,10 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             segmentation = p.tumourSegmentation if p else None
             if segmentation is None:
                 return
-            for segmentId in HypoxiaMarkersLib.slicer.mrml.segment_ids(segmentation):
-                combo.addItem(segmentation.GetSegmentation().GetSegment(segmentId).GetName(), segmentId)
+            segments = segmentation.GetSegmentation()
+            for index in range(segments.GetNumberOfSegments()):
+                segmentId = segments.GetNthSegmentID(index)
+                combo.addItem(segments.GetSegment(segmentId).GetName(), segmentId)
             index = combo.findData(p.tumourSegmentId) if p.tumourSegmentId else -1
             if index < 0 and combo.count > 0:
                 index = 0
@@ -424,7 +492,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.segmentEditorNode().SetSelectedSegmentID(self._parameterNode.tumourSegmentId)
 
     def onSegmentationChanged(self, node):
-        if self._parameterNode and node is not None and not HypoxiaMarkersLib.slicer.mrml.segment_ids(node):
+        if self._parameterNode and node is not None and node.GetSegmentation().GetNumberOfSegments() == 0:
             # A new segmentation: start it with a "tumour" segment to draw on T2W.
             node.GetSegmentation().AddEmptySegment("tumour", "tumour")
             if self._parameterNode.t2wVolume:
@@ -434,6 +502,16 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onT2wChanged(self, node):
         if node is not None and self._parameterNode and not self._parameterNode.aBrixVolume:
             slicer.util.setSliceViewerLayers(background=node, fit=True)
+
+    # Typed fields
+
+    def onFrameTimesEdited(self):
+        if self._parameterNode is not None and self._parameterNode.frameTimes != self.ui.frameTimesLineEdit.text:
+            self._parameterNode.frameTimes = self.ui.frameTimesLineEdit.text  # parsed on Apply, not while typing
+
+    def onGeneScoreEdited(self):
+        if self._parameterNode is not None and self._parameterNode.geneScore != self.ui.geneScoreLineEdit.text:
+            self._parameterNode.geneScore = self.ui.geneScoreLineEdit.text  # parsed leniently by the summary
 
     # Frame times
 
@@ -457,9 +535,8 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onApplyButton(self) -> None:
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("The analysis failed."), waitCursor=False):
-            if not self.logic.ensurePackages():
-                return
+        # Nothing to install: the imaging analysis needs only numpy, scipy, SimpleITK and vtk, which Slicer bundles.
+        with slicer.util.tryWithErrorDisplay(_("The analysis failed.")):
             dialog = slicer.util.createProgressDialog(
                 labelText=_("Fitting the Brix model in every tumour voxel..."), windowTitle=_("Hypoxia Markers"),
                 maximum=100, autoClose=False)
@@ -471,21 +548,23 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 slicer.app.processEvents()
                 return not dialog.wasCanceled
 
+            from HypoxiaMarkersLib.errors import Cancelled
+
             try:
                 self.logic.process(p, progress=progress)
-            except HypoxiaMarkersLib.errors.Cancelled:
+            except Cancelled:
                 slicer.util.showStatusMessage(_("Analysis cancelled."), 3000)
                 return
             finally:
                 dialog.close()
             self.logic.showResults(p)
-            self._onParameterNodeModified()
+        self._onParameterNodeModified()
 
     # Results
 
     def onBiopsySliceChanged(self, value):
         p = self._parameterNode
-        if p is None or self._updatingGui or not p.sliceTable:
+        if p is None or self._updatingGui:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not change the biopsy slice.")):
             self.logic.setBiopsySlice(p, int(value))
@@ -508,38 +587,75 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # Genes and composite
 
+    def onChooseSignature(self):
+        path = qt.QFileDialog.getOpenFileName(
+            slicer.util.mainWindow(), _("Signature/reference file"), self._parameterNode.geneSignatureFile or "",
+            _("Signature files (*.json *.yaml *.yml);;All files (*)"))
+        if path:
+            self._parameterNode.geneSignatureFile = path
+
+    def onDefaultSignature(self):
+        self._parameterNode.geneSignatureFile = ""
+
     def onLoadGeneFile(self):
         path = qt.QFileDialog.getOpenFileName(
             slicer.util.mainWindow(), _("Expression file or scores table"), self._parameterNode.geneFile or "",
-            _("Tables (*.csv *.tsv *.txt *.gz *.xlsx *.xls);;All files (*)"))
+            _("Tables (*.csv *.tsv *.txt *.gz *.xlsx);;All files (*)"))
         if not path:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not read the gene file."), waitCursor=True):
-            if not self.logic.ensurePackages():
+            if not self.ensurePackages(self.logic.genePackages(path)):
                 return
             self.logic.loadGeneFile(self._parameterNode, path)
-            self._updateGeneSampleComboBox()
-            self.logic.updateSummary(self._parameterNode)
+        self._onParameterNodeModified()
+
+    # Packages: only for the gene files, only when one is loaded
+
+    def ensurePackages(self, modules: List[str]) -> bool:
+        """Install the packages ``modules`` (import names) that are missing, after asking; True when all present.
+
+        Only reading an expression file needs a package (pandas; openpyxl for .xlsx). slicer.util.pip_install
+        exists in Slicer 5.8 and later (Slicer 5.12 adds slicer.packaging.pip_ensure, not needed here).
+        """
+        missing = [name for name in modules if importlib.util.find_spec(name) is None]
+        if not missing:
+            return True
+        requirements = [OPTIONAL_PACKAGES.get(name, name) for name in missing]
+        if slicer.app.testingEnabled():
+            logging.info(f"Testing mode: not installing {requirements}")
+            return False
+        if not slicer.util.confirmOkCancelDisplay(
+                _("Reading this file needs these Python packages, which are not installed yet:") + "\n\n"
+                + "\n".join(requirements) + "\n\n" + _("Install them now? (This may take a minute.)"),
+                windowTitle=_("Hypoxia Markers - install Python packages")):
+            return False
+        slicer.app.setOverrideCursor(qt.Qt.WaitCursor)
+        try:
+            slicer.util.pip_install(requirements)
+        finally:
+            slicer.app.restoreOverrideCursor()
+        importlib.invalidate_caches()
+        return True
 
     def _updateGeneSampleComboBox(self):
         combo = self.ui.geneSampleComboBox
-        table = self.logic.geneScores
+        table = self.logic.session.gene_table(self._parameterNode)
         wasBlocked = combo.blockSignals(True)
         try:
             combo.clear()
             if table is not None:
                 for sample in table.samples:
                     combo.addItem(sample)
-                combo.setCurrentIndex(max(combo.findText(self._parameterNode.geneSample), 0))
+                combo.setCurrentIndex(combo.findText(self._parameterNode.geneSample))  # -1: none chosen yet
+            combo.enabled = table is not None
         finally:
             combo.blockSignals(wasBlocked)
 
     def onGeneSampleChosen(self, index):
-        if self._parameterNode is None or index < 0 or self.logic.geneScores is None:
+        if self._parameterNode is None or index < 0 or self._updatingGui:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not use this sample.")):
             self.logic.selectGeneSample(self._parameterNode, self.ui.geneSampleComboBox.itemText(index))
-            self.logic.updateSummary(self._parameterNode)
 
     def onLoadCohort(self):
         path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("Cohort results"), "",
@@ -548,7 +664,6 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Could not read the composite line.")):
             self.logic.loadCompositeLine(self._parameterNode, path)
-            self.logic.updateSummary(self._parameterNode)
 
     def onExport(self):
         folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Export the results into"))
@@ -556,7 +671,7 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             out = self.logic.exportResults(self._parameterNode, folder)
-            slicer.util.infoDisplay(_("Results written to:") + f"\n{out}", windowTitle=_("Hypoxia Markers"))
+        slicer.util.infoDisplay(_("Results written to:") + f"\n{out}", windowTitle=_("Hypoxia Markers"))
 
 
 #
@@ -565,22 +680,21 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
-    """What the module does, without GUI: reads the parameter node, calls HypoxiaMarkersLib, fills the outputs.
+    """What the module does, without GUI: the parameter node handed to HypoxiaMarkersLib.slicer.session.
 
-    The work itself is in HypoxiaMarkersLib.slicer.logic (scene <-> library) and the library's science modules;
-    this class only moves values between the parameter node and those functions, and arranges the views.
+    The session keeps results tied to the inputs they came from (see its docstring); this class adds what needs
+    the application: packages, the segment editor node, the layout and the views.
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self.run = None  # the last analysis (ImagingRun), kept in memory for the voxel curve and the biopsy slice
-        self.geneScores = None  # GeneScoreTable of the loaded gene file
+        from HypoxiaMarkersLib.slicer.session import PatientSession  # the library, when the module is used
 
-    @property
-    def lib(self):
-        from HypoxiaMarkersLib.slicer import logic as slicer_logic
+        self.session = PatientSession()
 
-        return slicer_logic
+    def reset(self) -> None:
+        """Forget the analysis and gene file held in memory (the scene was closed)."""
+        self.session.reset()
 
     def getParameterNode(self):
         return HypoxiaMarkersParameterNode(super().getParameterNode())
@@ -596,233 +710,109 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def isDceCandidate(node) -> bool:
-        return bool(node) and (HypoxiaMarkersLib.slicer.mrml.is_multivolume(node)
-                               or HypoxiaMarkersLib.slicer.mrml.sequence_of_proxy(node) is not None)
+        from HypoxiaMarkersLib.slicer import mrml
 
-    # Packages
+        return bool(node) and (mrml.is_multivolume(node) or mrml.sequence_of_proxy(node) is not None)
 
     @staticmethod
-    def requirementsPath() -> str:
-        return os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+    def genePackages(path: str) -> List[str]:
+        """Import names of the packages reading this gene file needs (none for a scores table)."""
+        from HypoxiaMarkersLib.slicer import logic as slicer_logic
 
-    def ensurePackages(self) -> bool:
-        """Install the packages Slicer does not bundle (pandas, lifelines), after asking; True when present.
+        return slicer_logic.gene_file_packages(path)
 
-        Called on Apply and before reading gene files, never at module start.
-        """
-        packaging = _slicerPackaging()
-        if packaging is not None:  # Slicer 5.12+
-            try:
-                packaging.pip_ensure(packaging.load_requirements(self.requirementsPath()), requester=MODULE_NAME)
-            except RuntimeError as error:  # the user declined
-                logging.info(f"Packages not installed: {error}")
-                return False
-            return True
-        requirements = []
-        with open(self.requirementsPath(), encoding="utf-8") as handle:
-            for line in handle:
-                line = line.split("#", 1)[0].strip()
-                if line:
-                    requirements.append(line)
-        missing = [r for r in requirements if importlib.util.find_spec(_distributionModule(r)) is None]
-        if not missing:
-            return True
-        if slicer.app.testingEnabled():
-            logging.info(f"Testing mode: not installing {missing}")
-            return True
-        if not slicer.util.confirmOkCancelDisplay(
-                _("Hypoxia Markers needs these Python packages, which are not installed yet:") + "\n\n"
-                + "\n".join(missing) + "\n\n" + _("Install them now? (This may take a few minutes.)"),
-                windowTitle=_("Hypoxia Markers - install Python packages")):
-            return False
-        slicer.util.pip_install(missing)
-        importlib.invalidate_caches()
-        return True
-
-    # Inputs
+    # Inputs and the analysis: HypoxiaMarkersLib.slicer.session
 
     def detectFrameTimes(self, p, dceNode=None) -> None:
-        """Fill the Frame times field from the series (``dceNode``, default the chosen one)."""
-        found = self.lib.detect_frame_times(dceNode if dceNode is not None else p.dceSeries)
-        p.frameTimes = found.text
-        p.frameTimesSource = found.source
-
-    def imagingParameters(self, p):
-        return self.lib.imaging_parameters(
-            a_threshold=p.aThreshold, hf_cutoff=p.hfCutoff, biopsy_slice=p.biopsySlice,
-            baseline_frames=p.baselineFrames, injection_duration_s=p.injectionDuration,
-            fit_lag_per_voxel=p.fitLagPerVoxel)
-
-    def outputNodes(self, p) -> Dict[str, object]:
-        return {role: getattr(p, name) for role, name in OUTPUT_PARAMETERS.items() if getattr(p, name)}
-
-    def displayedDceVolume(self, dceNode):
-        """The volume shown for the DCE series (its sequence browser's proxy), or None."""
-        node = HypoxiaMarkersLib.slicer.mrml.resolve_dce_node(dceNode)
-        if node.IsA("vtkMRMLSequenceNode"):
-            return HypoxiaMarkersLib.slicer.mrml.proxy_of(node)
-        return node
-
-    # The analysis
+        self.session.detect_frame_times(p, dceNode)
 
     def process(self, p, progress=None):
-        """Read the inputs, fit, and put every output in the scene (nodes saved in the parameter node)."""
-        if not p.frameTimes and p.dceSeries:
-            self.detectFrameTimes(p)
-        run = self.lib.run_imaging(p.dceSeries, p.tumourSegmentation, p.tumourSegmentId, self.imagingParameters(p),
-                                   times_text=p.frameTimes, progress=progress)
-        reference = HypoxiaMarkersLib.slicer.mrml.reference_volume(p.dceSeries)
-        name = p.dceSeries.GetName() if p.dceSeries else ""
-        nodes = self.lib.publish_results(run, self.outputNodes(p), reference_node=reference, name=name)
-        wasModifying = p.StartModify()
-        try:
-            for role, node in nodes.items():
-                setattr(p, OUTPUT_PARAMETERS[role], node)
-            p.frameTimesSource = run.series.time_source or p.frameTimesSource
-            p.hypoxicFraction = float(run.result.hypoxic_fraction)
-        finally:
-            p.EndModify(wasModifying)
-        self.run = run
-        self.updateSummary(p)
-        return run
+        """Fit, and put every output in the scene (nodes saved in the parameter node, stamped with the inputs)."""
+        return self.session.apply(p, progress=progress)
 
-    def setBiopsySlice(self, p, biopsySlice: int) -> None:
-        """Another biopsy slice: its hypoxic fraction, the table and the outline are updated without refitting."""
-        if self.run is not None:
-            result = self.lib.change_biopsy_slice(self.run.result, biopsySlice, self.outputNodes(p),
-                                                  self.run.tumour_mask)
-            self.run.result = result
-            self.lib.show_biopsy_slice(result, self.run.tumour_mask)
-        elif p.sliceTable:  # a restored scene: the table holds every slice's numbers
-            self.lib.restored_biopsy_slice(self.outputNodes(p), biopsySlice)
-        if p.biopsySlice != biopsySlice:
-            p.biopsySlice = biopsySlice
-        self.updateSummary(p)
+    def setBiopsySlice(self, p, biopsySlice: int):
+        return self.session.set_biopsy_slice(p, biopsySlice)
 
-    def biopsySliceRow(self, p) -> Dict[str, object]:
-        if self.run is not None:
-            return self.run.result.biopsy_slice.as_dict()
-        if p.sliceTable:
-            return self.lib.biopsy_slice_from_table(p.sliceTable, p.biopsySlice)
-        return {}
+    def biopsySliceRow(self, p):
+        return self.session.biopsy_row(p)
 
     def showVoxelCurve(self, p, ras) -> None:
-        if self.run is None:
-            raise ValueError(_("Run Apply first: the voxel curves need the analysis of this session."))
-        curve = self.lib.voxel_curve(self.run, ras)
-        nodes = self.lib.publish_voxel_curve(curve, self.outputNodes(p))
-        for role in ("voxel_table", "voxel_series", "voxel_fit_series", "curve_chart"):
-            setattr(p, OUTPUT_PARAMETERS[role], nodes[role])
-
-    # Genes and the composite
+        self.session.show_voxel_curve(p, ras)
 
     def loadGeneFile(self, p, path: str) -> None:
-        table = self.lib.read_gene_scores(path, signature_path=p.geneSignatureFile or None)
-        self.geneScores = table
-        p.geneFile = str(path)
-        p.geneSource = table.source
-        p.geneCutoff = table.cutoff
-        sample = p.geneSample if p.geneSample in table.scores else table.samples[0]
-        self.selectGeneSample(p, sample)
+        table = self.session.load_gene_file(p, path)
         for warning in table.warnings:
             logging.warning(warning)
 
     def selectGeneSample(self, p, sample: str) -> None:
-        if self.geneScores is None or sample not in self.geneScores.scores:
-            raise ValueError(_("No sample '{sample}' in the gene file.").format(sample=sample))
-        p.geneSample = sample
-        p.geneScore = f"{self.geneScores.scores[sample]:.6g}"
+        self.session.select_gene_sample(p, sample)
 
     def loadCompositeLine(self, p, path: str) -> None:
-        x0, y0, source = self.lib.composite_line_from_results(path)
-        p.compositeX0 = x0
-        p.compositeY0 = y0
-        p.compositeSource = source
+        self.session.load_composite_line(p, path)
 
-    def patientSummary(self, p) -> Dict[str, object]:
-        hypoxicFraction = None
-        if self.run is not None:
-            hypoxicFraction = float(self.run.result.hypoxic_fraction)
-        elif p.hypoxicFraction >= 0:
-            hypoxicFraction = float(p.hypoxicFraction)
-        return self.lib.patient_summary(
-            hypoxicFraction, p.hfCutoff, self.lib.parse_gene_score(p.geneScore), p.geneCutoff,
-            p.compositeX0, p.compositeY0, biopsy=self.biopsySliceRow(p) or None)
-
-    def updateSummary(self, p) -> Dict[str, object]:
-        import json
-
-        summary = self.patientSummary(p)
-        if summary["hypoxic_fraction"] is None and summary["gene_score"] is None:
-            p.summaryHtml = _("Choose the inputs and click Apply.")
-        else:
-            p.summaryHtml = self.lib.summary_html(summary, self.run.result if self.run is not None else None)
-        p.summaryJson = json.dumps(HypoxiaMarkersLib.io.outputs.to_jsonable(summary))
-        return summary
+    def updateSummary(self, p):
+        return self.session.update_summary(p)
 
     def exportResults(self, p, folder: str) -> str:
-        if self.run is None:
-            raise ValueError(_("Run Apply first: the export writes the maps of this session."))
-        name = (p.dceSeries.GetName() if p.dceSeries else "patient") or "patient"
-        safeName = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        inputs = {"dce": name, "segmentation": p.tumourSegmentation.GetName() if p.tumourSegmentation else "",
-                  "segment": p.tumourSegmentId, "frame_times": p.frameTimes, "gene_source": p.geneSource,
-                  "gene_sample": p.geneSample, "composite_source": p.compositeSource}
-        out = self.lib.export_results(self.run, os.path.join(folder, f"HypoxiaMarkers-{safeName}"),
-                                      self.patientSummary(p), inputs=inputs)
-        return str(out)
+        return self.session.export(p, folder)
 
-    # Sample data
-
-    def loadPhantom(self, p=None, seed: int = 0, **options) -> Dict[str, object]:
+    def loadPhantom(self, p=None, seed: int = 0, **options):
         """The synthetic phantom as nodes, selected as the module's inputs (with its gene score)."""
-        nodes = self.lib.load_phantom(seed=seed, **options)
-        if p is not None:
-            wasModifying = p.StartModify()
-            try:
-                p.dceSeries = nodes["dce"]
-                p.t2wVolume = nodes["t2w"]
-                p.tumourSegmentation = nodes["segmentation"]
-                p.tumourSegmentId = nodes["segment_id"]
-                p.geneScore = f"{nodes['gene_score']:.6g}"
-                p.geneSource = _("synthetic phantom (sample data)")
-                p.compositeX0, p.compositeY0 = nodes["line"]
-                p.compositeSource = _("illustrative line for the phantom (not from a cohort)")
-            finally:
-                p.EndModify(wasModifying)
-            self.detectFrameTimes(p)
-        return nodes
+        return self.session.load_phantom(p, seed=seed, **options)
+
+    def displayedDceVolume(self, dceNode):
+        """The volume shown for the DCE series (its sequence browser's proxy), or None."""
+        from HypoxiaMarkersLib.slicer import mrml
+
+        node = mrml.resolve_dce_node(dceNode)
+        if node.IsA("vtkMRMLSequenceNode"):
+            return mrml.proxy_of(node)
+        return node
 
     # Views
 
     def showResults(self, p) -> None:
         """T2W (or the DCE frame) as background, A_Brix as foreground, hypoxic voxels in red; biopsy slice."""
+        from HypoxiaMarkersLib.slicer import logic as slicer_logic
+
         background = p.t2wVolume or self.displayedDceVolume(p.dceSeries)
         slicer.util.setSliceViewerLayers(background=background, foreground=p.aBrixVolume, foregroundOpacity=0.4,
                                          label=p.hypoxicLabelMap, labelOpacity=0.7)
-        if self.run is not None:
-            self.lib.show_biopsy_slice(self.run.result, self.run.tumour_mask)
+        run = self.session.run
+        if run is not None:
+            slicer_logic.show_biopsy_slice(run.result, run.tumour_mask)
         self.showChart(p.sliceChart, p.sliceTable)
         self.selectBiopsyRow(p)
 
     def showChart(self, chartNode, tableNode=None) -> None:
-        if chartNode is None or not hasattr(slicer.modules, "plots"):
+        """Show the chart, and the table beside it (a layout with a plot and a table view)."""
+        if chartNode is None:
             return
+        if tableNode is not None:
+            # Plots' ShowChartInLayout switches to a layout with a plot but no table (Conventional -> Conventional
+            # plot, vtkSlicerPlotsLogic::GetLayoutWithPlot, 5.8 as 5.10): the table and its highlighted biopsy row
+            # would not be visible. Four-up + plot + table is the standard layout with both.
+            layoutManager = slicer.app.layoutManager()
+            withTable = slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView
+            if layoutManager is not None and layoutManager.layout != withTable:
+                layoutManager.setLayout(withTable)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
         if tableNode is not None:
-            selection = slicer.app.applicationLogic().GetSelectionNode()
-            selection.SetActiveTableID(tableNode.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
+            appLogic = slicer.app.applicationLogic()
+            appLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
+            appLogic.PropagateTableSelection()
 
     def selectBiopsyRow(self, p) -> None:
-        """Highlight the biopsy slice's row in the table view (when one is shown)."""
+        """Highlight the biopsy slice's row in the table view (shown by showChart)."""
+        from HypoxiaMarkersLib.slicer import mrml
+
         layoutManager = slicer.app.layoutManager()
         if layoutManager is None or not p.sliceTable or layoutManager.tableViewCount == 0:
             return
         tableView = layoutManager.tableWidget(0).tableView()
         if tableView.mrmlTableNode() is not p.sliceTable:
             return
-        slices = [int(v) for v in HypoxiaMarkersLib.slicer.mrml.table_columns(p.sliceTable)["slice"]]
+        slices = [int(v) for v in mrml.table_columns(p.sliceTable)["slice"]]
         if p.biopsySlice in slices:
             tableView.selectRow(slices.index(p.biopsySlice))
 
@@ -834,27 +824,6 @@ class HypoxiaMarkersLogic(ScriptedLoadableModuleLogic):
         position = [0.0, 0.0, 0.0]
         crosshair.GetCrosshairRAS(position)
         return position
-
-
-def _slicerPackaging():
-    """Slicer's package helper with ``pip_ensure`` and ``load_requirements`` (5.12+; named slicer.packaging, in
-    some development versions slicer.pydeps), or None on older Slicer."""
-    for name in ("slicer.packaging", "slicer.pydeps"):
-        try:
-            helper = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(helper, "pip_ensure") and hasattr(helper, "load_requirements"):
-            return helper
-    return None
-
-
-def _distributionModule(requirement: str) -> str:
-    """The module a requirement line installs ("pandas>=1.5" -> "pandas")."""
-    name = requirement
-    for separator in "<>=!~;[ ":
-        name = name.split(separator, 1)[0]
-    return name.strip().replace("-", "_").lower()
 
 
 #
@@ -872,6 +841,12 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
 
     def setUp(self):
         slicer.mrmlScene.Clear()
+
+    @staticmethod
+    def logic_state_is_current(logic, p):
+        from HypoxiaMarkersLib.slicer.session import ResultState
+
+        return logic.session.state(p) is ResultState.CURRENT
 
     def runTest(self):
         self.setUp()
@@ -894,7 +869,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         phantom = nodes["phantom"]
         self.assertIsNotNone(p.dceSeries)
         self.assertIn("time", p.frameTimesSource)
-        np.testing.assert_allclose(HypoxiaMarkersLib.slicer.mrml.parse_times(p.frameTimes), phantom.series.times_s)
+        np.testing.assert_allclose(mrml.parse_times(p.frameTimes), phantom.series.times_s)
 
         self.delayDisplay("Segment: the tumour drawn on T2W lands on the DCE grid")
         mask = mrml.segment_mask(p.tumourSegmentation, p.tumourSegmentId, mrml.reference_volume(p.dceSeries))
@@ -904,7 +879,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Apply")
         run = logic.process(p)
-        reference = imaging.analyse_dce(phantom.series, expected, logic.imagingParameters(p))
+        reference = imaging.analyse_dce(phantom.series, expected, logic.session.imaging_parameters(p))
         self.assertEqual(run.result.hypoxic_fraction, reference.hypoxic_fraction)
         self.assertLess(abs(run.result.hypoxic_fraction - phantom.hypoxic_fraction), 0.05)
         aBrix = slicer.util.arrayFromVolume(p.aBrixVolume)
@@ -913,6 +888,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         self.assertEqual(int(slicer.util.arrayFromVolume(p.hypoxicLabelMap).sum()), reference.n_hypoxic)
         self.assertEqual(p.sliceTable.GetNumberOfRows(), len(reference.slices))
         logic.showResults(p)
+        self.assertTrue(self.logic_state_is_current(logic, p))
 
         self.delayDisplay("Biopsy slice")
         logic.setBiopsySlice(p, 2)
@@ -923,6 +899,8 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         self.assertEqual(list(flags).index(1), 1)
 
         self.delayDisplay("Gene score and composite")
+        p.geneScore = "-"  # half typed: no error, no score
+        self.assertIsNone(logic.updateSummary(p)["gene_score"])
         p.geneScore = "0.35"
         p.compositeX0, p.compositeY0 = 0.5, 1.0
         summary = logic.updateSummary(p)
@@ -951,6 +929,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         import numpy as np
 
         from HypoxiaMarkersLib.errors import InputError
+        from HypoxiaMarkersLib.slicer import mrml
 
         logic = HypoxiaMarkersLogic()
         p = logic.getParameterNode()
@@ -963,7 +942,7 @@ class HypoxiaMarkersTest(ScriptedLoadableModuleTest):
         self.assertIn("not found", p.frameTimesSource)
         with self.assertRaises(InputError):
             logic.process(p)
-        p.frameTimes = HypoxiaMarkersLib.slicer.mrml.format_times(nodes["phantom"].series.times_s)
+        p.frameTimes = mrml.format_times(nodes["phantom"].series.times_s)
         run = logic.process(p)
         self.assertEqual(run.series.time_source, "entered in the module")
         self.assertTrue(np.isfinite(run.result.hypoxic_fraction))

@@ -21,6 +21,7 @@ import numpy as np
 from .. import CITATION, __version__
 from ..errors import InputError
 from ..imaging.analysis import ImagingParameters, ImagingResult, analyse_dce, relative_signal_increase
+from ..rules import A_THRESHOLD, HF_CUTOFF, LESS_HYPOXIC, MORE_HYPOXIC, at_or_above
 from ..volume import DceSeries
 from . import mrml
 
@@ -97,8 +98,8 @@ def detect_frame_times(dce_node) -> FrameTimes:
 
 def imaging_parameters(
     *,
-    a_threshold: float = 1.56,
-    hf_cutoff: float = 0.27,
+    a_threshold: float = A_THRESHOLD,
+    hf_cutoff: float = HF_CUTOFF,
     biopsy_slice: int = 1,
     baseline_frames: int = 0,
     injection_duration_s: float = 0.0,
@@ -285,6 +286,41 @@ def _publish_mean_curve(result: ImagingResult, nodes: Dict[str, object], prefix:
         x_title="time (s)", y_title="relative signal increase", node=nodes.get("curve_chart"), scene=scene)
 
 
+def with_hf_cutoff(result: ImagingResult, hf_cutoff: float) -> ImagingResult:
+    """The same result with another hypoxic-fraction cutoff: the tumour, every slice and the biopsy slice are
+    called again with it (no refit; the cutoff plays no part in the fit), so one cutoff holds everywhere."""
+    import dataclasses
+
+    from ..imaging.hypoxia import classify
+
+    hf_cutoff = float(hf_cutoff)
+    if hf_cutoff == result.parameters.hf_cutoff:
+        return result
+    slices = [dataclasses.replace(s, classification=classify(s.hypoxic_fraction, hf_cutoff)) for s in result.slices]
+    return dataclasses.replace(result, slices=slices, classification=classify(result.hypoxic_fraction, hf_cutoff),
+                               parameters=dataclasses.replace(result.parameters, hf_cutoff=hf_cutoff))
+
+
+def restored_hf_cutoff(nodes: Dict[str, object], hf_cutoff: float, *, scene=None) -> None:
+    """Another cutoff in a scene restored from file: the per-slice table's calls follow it."""
+    from ..imaging.hypoxia import classify
+
+    table = nodes.get("slice_table")
+    if table is None:
+        return
+    columns = mrml.table_columns(table)
+    if "hypoxic_fraction" not in columns or "classification" not in columns:
+        return
+    calls = [classify(float(v), float(hf_cutoff)) for v in columns["hypoxic_fraction"]]
+    if calls == list(columns["classification"]):
+        return
+    columns["classification"] = calls
+    columns = {name: (list(values) if getattr(values, "dtype", None) is not None and values.dtype.kind in "UO"
+                      else values) for name, values in columns.items()}
+    mrml.table_from_columns(columns, table.GetName(), node=table, units={"hypoxic_fraction": "fraction"},
+                            descriptions=SLICE_COLUMN_DESCRIPTIONS, scene=scene)
+
+
 def change_biopsy_slice(result: ImagingResult, biopsy_slice: int, nodes: Dict[str, object],
                         tumour_mask: Optional[np.ndarray] = None, *, scene=None) -> ImagingResult:
     """Another biopsy slice, without refitting: the table, chart title and outline follow at once."""
@@ -466,6 +502,31 @@ def _scores_table_header(path: Path) -> Optional[List[str]]:
     return header if all(column in header for column in SCORE_COLUMNS) else None
 
 
+#: What one patient's expression file needs to be scored (said in the panel and in the error).
+SINGLE_SAMPLE_NEEDS = ("one sample is scored against stored reference values: choose a signature/reference file "
+                       "made from a reference cohort with 'hypoxia-markers genes COHORT --out scores.csv "
+                       "--save-reference reference.json'")
+
+
+def gene_file_packages(path: PathLike) -> List[str]:
+    """The Python packages (import names) reading ``path`` needs beyond what 3D Slicer bundles.
+
+    A scores table (columns ``sample``, ``hypoxia_score``) is read with the standard library: nothing. An
+    expression file needs pandas, an Excel workbook (.xlsx/.xlsm) openpyxl too. The old Excel format (.xls) is
+    refused (its reader, xlrd, is not a dependency): save it as .xlsx or CSV.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise InputError("the old Excel format (.xls) is not read", source=str(path),
+                         expected="the file saved as .xlsx or CSV")
+    if _scores_table_header(path) is not None:
+        return []
+    if suffix in (".xlsx", ".xlsm"):
+        return ["pandas", "openpyxl"]
+    return ["pandas"]
+
+
 def read_gene_scores(path: PathLike, *, signature_path: Optional[PathLike] = None,
                      reference: str = "auto") -> GeneScoreTable:
     """Gene scores from a scores table or an expression file.
@@ -487,6 +548,10 @@ def read_gene_scores(path: PathLike, *, signature_path: Optional[PathLike] = Non
 
     signature = load_signature(signature_path)
     expression = read_expression(path, signature=signature)
+    if len(expression.samples) < 2 and not signature.has_reference:
+        raise InputError(f"the file holds a single sample and the signature has no stored reference values; "
+                         f"{SINGLE_SAMPLE_NEEDS}", source=str(path), field="samples",
+                         expected="several samples, or a signature/reference file")
     scores = score_samples(expression, signature, reference=reference)
     table = scores.table
     samples = [str(s) for s in table.index]
@@ -602,7 +667,8 @@ def patient_summary(
     if summary["imaging_classification"] and summary["gene_classification"]:
         from ..stats.groups import GROUP_NAMES, classify_groups
 
-        group = int(classify_groups([hypoxic_fraction >= hf_cutoff], [gene_score >= gene_cutoff])[0])
+        group = int(classify_groups([bool(at_or_above(hypoxic_fraction, hf_cutoff))],
+                                    [bool(at_or_above(gene_score, gene_cutoff))])[0])
         summary["group"] = group
         summary["group_name"] = GROUP_NAMES[group]
         if x0 > 0 and y0 > 0:
@@ -616,7 +682,7 @@ def patient_summary(
 def _call_html(call: Optional[str]) -> str:
     if not call:
         return f'<span style="color:{NEUTRAL_COLOUR}">-</span>'
-    colour = MORE_COLOUR if call.startswith("more") else LESS_COLOUR if call.startswith("less") else NEUTRAL_COLOUR
+    colour = MORE_COLOUR if call == MORE_HYPOXIC else LESS_COLOUR if call == LESS_HYPOXIC else NEUTRAL_COLOUR
     return f'<b style="color:{colour}">{call}</b>'
 
 
@@ -657,18 +723,32 @@ def summary_html(summary: Dict[str, object], result: Optional[ImagingResult] = N
 # --------------------------------------------------------------------------------------------------------------
 
 
+def unique_export_folder(parent: PathLike, series_name: str) -> Path:
+    """``<parent>/HypoxiaMarkers-<series>``, or ``...-2``, ``-3`` ... when earlier exports are there."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in (series_name or "patient")) or "patient"
+    base = Path(parent) / f"HypoxiaMarkers-{safe}"
+    folder, number = base, 1
+    while folder.exists():
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    return folder
+
+
 def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object], *,
                    inputs: Optional[Dict[str, object]] = None) -> Path:
     """Write the maps (NRRD), per-slice table, mean curve and summary (JSON and CSV) into ``folder``.
 
     Uses the ``image`` command's writer (same files and names), then adds the patient summary
     (``patient_summary.json`` and ``patient_summary.csv``: imaging, gene and composite calls). The folder is
-    written atomically (complete or not at all).
+    written atomically (complete or not at all) and must not exist yet (an earlier export is never replaced).
     """
     from ..io.outputs import write_json
     from ..pipeline.image import write_imaging_result
 
     folder = Path(folder)
+    if folder.exists():
+        raise InputError("the folder exists already: an earlier export is never replaced", source=str(folder),
+                         expected="a new folder (see unique_export_folder)")
     write_imaging_result(run.result, folder, inputs=inputs)
     patient = {"version": __version__, "citation": CITATION, **summary,
                "imaging_parameters": run.result.parameters.as_dict(), "time_source": run.result.time_source}

@@ -653,6 +653,46 @@ def find_segment_id(segmentation_node, segment: Optional[str]) -> str:
     raise InputError(f"no segment '{segment}'", source=label, field="segment", expected=f"one of {names}")
 
 
+def segment_digest(segmentation_node, segment: Optional[str]) -> str:
+    """A digest of the voxels (or surface points) of a segment, to tell whether the tumour was redrawn.
+
+    The segment's binary labelmap is cropped to the voxels of the segment, so the digest does not change with
+    the extent Slicer keeps around it (e.g. after saving and loading the scene); its position and grid are
+    included. A segment held only as a closed surface is digested by its points. Raises ``InputError`` as
+    :func:`find_segment_id` does.
+    """
+    import hashlib
+
+    import vtk
+    from vtk.util import numpy_support
+
+    segment_id = find_segment_id(segmentation_node, segment)
+    item = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    digest = hashlib.sha1()
+    labelmap = item.GetRepresentation("Binary labelmap")
+    if labelmap is not None and labelmap.GetPointData().GetScalars() is not None:
+        dims = labelmap.GetDimensions()
+        voxels = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(tuple(reversed(dims)))
+        inside = voxels == item.GetLabelValue()
+        digest.update(b"labelmap")
+        if inside.any():
+            kk, jj, ii = np.nonzero(inside)
+            box = inside[kk.min():kk.max() + 1, jj.min():jj.max() + 1, ii.min():ii.max() + 1]
+            extent = labelmap.GetExtent()
+            corner = (ii.min() + extent[0], jj.min() + extent[2], kk.min() + extent[4])
+            matrix = vtk.vtkMatrix4x4()
+            labelmap.GetImageToWorldMatrix(matrix)
+            digest.update(np.round(_numpy_matrix(matrix), 6).tobytes())
+            digest.update(np.asarray(corner + box.shape, dtype=np.int64).tobytes())
+            digest.update(np.packbits(box).tobytes())
+        return digest.hexdigest()
+    surface = item.GetRepresentation("Closed surface")
+    digest.update(b"surface")
+    if surface is not None and surface.GetPoints() is not None:
+        digest.update(np.round(numpy_support.vtk_to_numpy(surface.GetPoints().GetData()), 4).tobytes())
+    return digest.hexdigest()
+
+
 def segment_mask(segmentation_node, segment: Optional[str], reference_node, scene=None) -> np.ndarray:
     """The tumour (a segment drawn e.g. on T2W) as a boolean mask ``[k, j, i]`` on the grid of ``reference_node``.
 
@@ -812,15 +852,20 @@ def table_columns(table_node) -> Dict[str, np.ndarray]:
     return out
 
 
-PLOT_TYPES = {"line": "PlotTypeLine", "scatter": "PlotTypeScatter", "bar": "PlotTypeBar"}
+#: Plot kinds -> Slicer plot types. Every kind has an X column, so every kind is a type that draws against it:
+#: vtkMRMLPlotSeriesNode draws PlotTypeLine and PlotTypeBar against the row index and ignores their X column
+#: (IsXColumnRequired() is true only for Scatter and ScatterBar, Libs/MRML/Core/vtkMRMLPlotSeriesNode.cxx,
+#: v5.8.1 as in v5.10). A "line" is a Scatter series drawn with a solid line and no markers.
+PLOT_TYPES = {"line": "PlotTypeScatter", "scatter": "PlotTypeScatter", "bar": "PlotTypeScatterBar"}
 
 
 def plot_series(table_node, x_column: str, y_column: str, name: str, *, kind: str = "line",
-                color: Optional[Sequence[float]] = None, line_style: str = "solid", marker: Optional[str] = None,
-                node=None, scene=None):
+                color: Optional[Sequence[float]] = None, line_style: Optional[str] = None,
+                marker: Optional[str] = None, node=None, scene=None):
     """A ``vtkMRMLPlotSeriesNode`` drawing ``y_column`` against ``x_column`` of ``table_node``.
 
-    ``kind`` is "line", "scatter" (markers only) or "bar"; ``line_style`` "solid", "dash", "dot" or "none";
+    ``kind`` is "line" (a curve: solid line, no markers unless given), "scatter" (markers, no line unless
+    given) or "bar" (bars at the X values); ``line_style`` "solid", "dash", "dot" or "none";
     ``marker`` "circle", "square", "cross", "plus", "diamond" or "none".
     """
     slicer = _slicer()
@@ -831,6 +876,10 @@ def plot_series(table_node, x_column: str, y_column: str, name: str, *, kind: st
             raise ValueError(f"table {table_node.GetName()} has no column '{column}'")
     if kind not in PLOT_TYPES:
         raise ValueError(f"unknown plot kind {kind!r}; expected one of {sorted(PLOT_TYPES)}")
+    if line_style is None:
+        line_style = "none" if kind == "scatter" else "solid"
+    if marker is None:
+        marker = "circle" if kind == "scatter" else "none"
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name)
     node.SetName(name)
@@ -839,8 +888,7 @@ def plot_series(table_node, x_column: str, y_column: str, name: str, *, kind: st
     node.SetYColumnName(y_column)
     node.SetPlotType(getattr(slicer.vtkMRMLPlotSeriesNode, PLOT_TYPES[kind]))
     node.SetLineStyle(node.GetLineStyleFromString(line_style))
-    if marker is not None:
-        node.SetMarkerStyle(node.GetMarkerStyleFromString(marker))
+    node.SetMarkerStyle(node.GetMarkerStyleFromString(marker))
     if color is not None:
         node.SetColor(*[float(c) for c in color[:3]])
     return node

@@ -433,7 +433,8 @@ def test_tables_and_plots_hold_the_expected_columns(scene):
     assert np.isnan(columns["hypoxic_fraction"][2])
 
     series = mrml.plot_series(table, "slice", "hypoxic_fraction", "HF per slice", kind="bar", color=(0.8, 0.1, 0.1))
-    assert series.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeBar
+    # Bars at their X values (slices 1..N), not at the row index: ScatterBar (PlotTypeBar ignores the X column).
+    assert series.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar and series.IsXColumnRequired()
     assert (series.GetXColumnName(), series.GetYColumnName()) == ("slice", "hypoxic_fraction")
     assert series.GetTableNodeID() == table.GetID()
     chart = mrml.plot_chart([series], "Hypoxic fraction per slice", x_title="slice", y_title="HF", y_range=(0, 1))
@@ -444,6 +445,7 @@ def test_tables_and_plots_hold_the_expected_columns(scene):
     mrml.table_from_columns({"slice": [1], "hypoxic_fraction": [0.5]}, "ignored", node=table)
     assert table.GetNumberOfRows() == 1 and table.GetNumberOfColumns() == 2
     line = mrml.plot_series(table, "slice", "hypoxic_fraction", "line", kind="line")
+    assert line.IsXColumnRequired() and line.GetMarkerStyle() == slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone
     mrml.plot_chart([line], "ignored", node=chart)
     assert chart.GetNumberOfPlotSeriesNodes() == 1 and chart.GetNthPlotSeriesNodeID(0) == line.GetID()
     with pytest.raises(ValueError, match="no column 'volume'"):

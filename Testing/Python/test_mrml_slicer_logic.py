@@ -122,7 +122,7 @@ def test_logic_reproduces_the_image_command_exactly(scene, phantom_files):
     curve = mrml.table_columns(nodes["curve_table"])
     np.testing.assert_array_equal(curve["mean_rsi"], cli_summary["mean_curve"]["rsi"])
     np.testing.assert_array_equal(curve["brix_fit_rsi"], cli_summary["mean_curve"]["fitted_rsi"])
-    assert nodes["slice_series"].GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeBar
+    assert nodes["slice_series"].GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar
     assert nodes["slice_chart"].GetNthPlotSeriesNodeID(0) == nodes["slice_series"].GetID()
     assert nodes["curve_chart"].GetNumberOfPlotSeriesNodes() == 2
     # A_Brix is shown with the window 0 .. 2 x threshold (the threshold mid-scale).

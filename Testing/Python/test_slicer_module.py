@@ -25,16 +25,23 @@ LIB_DIR = REPO / "HypoxiaMarkersLib"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-# Widgets the parameterNodeWrapper (Slicer 5.8, the oldest version with Python 3.9) connects to each field type.
+# Widgets the parameterNodeWrapper of Slicer 5.8 (the oldest version the module supports: Python 3.9) connects to
+# each field type: the canRepresent() of every GuiConnector in Base/Python/slicer/parameterNodeWrapper/
+# guiConnectors.py at tag v5.8.1. They compare type(widget) exactly (a subclass does not connect). Later versions
+# add connectors (5.10: ctkCheckablePushButton for bool, int fields on the float widgets, ctkColorPickerButton):
+# widgets that need them would break the panel on 5.8, so they are not listed here.
 CONNECTABLE = {
     "float": {"QDoubleSpinBox", "ctkSliderWidget", "qMRMLSliderWidget", "ctkDoubleSlider", "ctkDoubleSpinBox",
               "qMRMLSpinBox"},
     "int": {"QSpinBox", "QSlider"},
-    "bool": {"QCheckBox", "ctkCheckBox", "QPushButton", "ctkCheckablePushButton"},
-    "str": {"QLineEdit", "QLabel", "QTextEdit"},
+    "bool": {"QCheckBox", "ctkCheckBox", "QPushButton"},
+    "str": {"QLineEdit", "QLabel", "QTextEdit", "QComboBox", "ctkComboBox"},
     "node": {"qMRMLNodeComboBox"},
+    "path": {"ctkPathLineEdit", "ctkDirectoryButton"},
 }
-NODE_METHODS_USED_ON_PARAMETER_NODE = {"StartModify", "EndModify", "connectGui", "disconnectGui"}
+#: Connectors that refuse an unbounded field (5.8.1: QSlider for int, ctkSliderWidget/qMRMLSliderWidget for float).
+NEEDS_BOUNDS = {"QSlider", "ctkSliderWidget", "qMRMLSliderWidget"}
+NODE_METHODS_USED_ON_PARAMETER_NODE = {"StartModify", "EndModify", "connectGui", "disconnectGui", "parameterNode"}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -80,6 +87,19 @@ def _annotation_kind(node: ast.expr) -> str:
             return "node"
         return node.id
     return "unknown"
+
+
+def field_annotations() -> dict:
+    """Field name -> annotation source text, from the @parameterNodeWrapper class of the module."""
+    for node in module_tree().body:
+        if isinstance(node, ast.ClassDef) and node.name == "HypoxiaMarkersParameterNode":
+            return {item.target.id: ast.unparse(item.annotation) for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
+    raise AssertionError("no HypoxiaMarkersParameterNode")
+
+
+def _is_bounded(annotation: str) -> bool:
+    return "WithinRange(" in annotation or ("Minimum(" in annotation and "Maximum(" in annotation)
 
 
 def parameter_fields() -> dict:
@@ -150,17 +170,54 @@ def test_every_widget_the_code_names_exists_in_the_ui():
     assert {"applyButton", "dceSelector", "segmentEditorWidget", "exportButton"} <= used
 
 
-def test_every_slicer_parameter_name_is_a_field_of_the_right_type():
+def test_every_slicer_parameter_name_is_a_field_with_a_slicer_58_connector():
     fields = parameter_fields()
+    annotations = field_annotations()
     bound = {name: (cls, props["SlicerParameterName"]) for name, (cls, props) in ui_widgets().items()
              if "SlicerParameterName" in props}
-    assert len(bound) >= 20
+    assert len(bound) >= 18
     for widget, (cls, field) in bound.items():
         assert field in fields, f"{widget}: SlicerParameterName {field!r} is not a parameter-node field"
         kind = fields[field]
-        assert cls in CONNECTABLE.get(kind, set()), f"{widget} ({cls}) cannot show a {kind} field ({field})"
+        assert cls in CONNECTABLE.get(kind, set()), f"{widget} ({cls}) has no Slicer 5.8 connector for {kind} ({field})"
+        if cls in NEEDS_BOUNDS:
+            assert _is_bounded(annotations[field]), f"{widget} ({cls}) needs a bounded field, {field} is not"
     fields_bound = [field for _, field in bound.values()]
     assert len(fields_bound) == len(set(fields_bound)), "two widgets bound to the same field"
+
+
+def test_the_connector_table_is_the_one_of_slicer_58():
+    """The table above against a 5.10-only widget sneaking in (the check itself must be able to fail)."""
+    assert "ctkCheckablePushButton" not in set().union(*CONNECTABLE.values())
+    assert "ctkColorPickerButton" not in set().union(*CONNECTABLE.values())
+    assert "QLabel" in CONNECTABLE["str"]  # from 5.8 on: why the module needs Slicer 5.8
+
+
+def test_typed_fields_are_taken_when_editing_is_finished():
+    """Line edits bound to a field would write (and be checked) on every keystroke; spin boxes likewise unless
+    keyboardTracking is off. Typed text is taken on editingFinished and parsed leniently."""
+    widgets = ui_widgets()
+    for name, (cls, props) in widgets.items():
+        if cls == "QLineEdit":
+            assert "SlicerParameterName" not in props, f"{name} is bound: written on every keystroke"
+        if cls in ("QSpinBox", "QDoubleSpinBox"):
+            assert props.get("keyboardTracking") == "false", f"{name}: set keyboardTracking false"
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    for name in ("frameTimesLineEdit", "geneScoreLineEdit"):
+        assert f'self.ui.{name}.connect("editingFinished()"' in source, name
+    assert "biopsySliceSpinBox" not in {n for n, (_c, props) in widgets.items() if "SlicerParameterName" in props}
+    assert 'self.ui.biopsySliceSpinBox.connect("valueChanged(int)"' in source  # fired only on commit (no tracking)
+
+
+def test_composite_line_is_positive_and_unbounded():
+    """Lines from 'hypoxia-markers cohort' reach x0 > 1 and y0 > 100 (x0 = 5.4, y0 = 127 must load)."""
+    annotations = field_annotations()
+    widgets = ui_widgets()
+    for field, widget in (("compositeX0", "compositeX0SpinBox"), ("compositeY0", "compositeY0SpinBox")):
+        assert "Minimum(0.0)" in annotations[field] and "Maximum(" not in annotations[field]
+        assert "WithinRange" not in annotations[field]
+        assert float(widgets[widget][1]["maximum"]) >= 1e5 and float(widgets[widget][1]["minimum"]) == 0.0
+    assert "Minimum(1)" in annotations["biopsySlice"] and "WithinRange" not in annotations["biopsySlice"]
 
 
 def test_parameter_node_holds_every_input_parameter_and_output():
@@ -171,32 +228,34 @@ def test_parameter_node_holds_every_input_parameter_and_output():
                  "rSquaredVolume", "hypoxicLabelMap", "sliceTable", "sliceChart", "curveChart", "biopsyOutline",
                  "summaryHtml"):
         assert name in fields, name
+    from HypoxiaMarkersLib import rules
     from HypoxiaMarkersLib.slicer import logic as slicer_logic
+    from HypoxiaMarkersLib.slicer.session import OUTPUT_FIELDS
 
-    outputs = _module_constant("OUTPUT_PARAMETERS")
-    assert set(outputs) == set(slicer_logic.OUTPUT_ROLES), "every output role has a parameter-node field"
-    assert all(fields.get(name) == "node" for name in outputs.values())
-    # Defaults match the method's (SPEC §1): threshold 1.56, cutoff 0.27, biopsy slice 1, fast bolus.
-    defaults = _field_defaults()
-    assert defaults["aThreshold"] == 1.56 and defaults["hfCutoff"] == 0.27 and defaults["biopsySlice"] == 1
+    assert set(OUTPUT_FIELDS) == set(slicer_logic.OUTPUT_ROLES), "every output role has a parameter-node field"
+    assert all(fields.get(name) == "node" for name in OUTPUT_FIELDS.values())
+    assert {"resultInputs", "hypoxicFraction"} <= set(fields) and "summaryJson" not in fields
+    # Defaults are the method's (SPEC §1, rules.py): threshold 1.56, cutoff 0.27, biopsy slice 1, fast bolus.
+    defaults = field_defaults()
+    assert (defaults["aThreshold"], defaults["hfCutoff"]) == (rules.A_THRESHOLD, rules.HF_CUTOFF) == (1.56, 0.27)
+    assert defaults["geneCutoff"] == rules.GENE_SCORE_CUTOFF and defaults["biopsySlice"] == 1
+    annotations = field_annotations()
+    assert "rules.A_THRESHOLD" in ast.unparse(module_tree()) and "rules.HF_CUTOFF" in ast.unparse(module_tree())
+    assert annotations["aThreshold"].startswith("Annotated")
     assert defaults["injectionDuration"] == 0.0 and defaults["baselineFrames"] == 0
     widgets = ui_widgets()
-    assert float(widgets["aThresholdSliderWidget"][1]["value"]) == 1.56
-    assert float(widgets["hfCutoffSliderWidget"][1]["value"]) == 0.27
+    assert float(widgets["aThresholdSliderWidget"][1]["value"]) == rules.A_THRESHOLD
+    assert float(widgets["hfCutoffSliderWidget"][1]["value"]) == rules.HF_CUTOFF
 
 
-def _module_constant(name: str):
-    for node in module_tree().body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"no {name} in HypoxiaMarkers.py")
+def field_defaults() -> dict:
+    """Field name -> default of the module's parameter node (literals, or the method's constants in rules)."""
+    from HypoxiaMarkersLib import rules
 
-
-def _field_defaults() -> dict:
     for node in module_tree().body:
         if isinstance(node, ast.ClassDef) and node.name == "HypoxiaMarkersParameterNode":
-            return {item.target.id: ast.literal_eval(item.value) for item in node.body
-                    if isinstance(item, ast.AnnAssign) and item.value is not None}
+            return {item.target.id: eval(compile(ast.Expression(item.value), "<default>", "eval"), {"rules": rules})
+                    for item in node.body if isinstance(item, ast.AnnAssign) and item.value is not None}
     raise AssertionError("no HypoxiaMarkersParameterNode")
 
 
@@ -211,11 +270,114 @@ def test_parameter_node_attributes_used_by_the_code_exist():
 def test_library_functions_called_by_the_module_exist():
     from HypoxiaMarkersLib.slicer import logic as slicer_logic
     from HypoxiaMarkersLib.slicer import mrml
+    from HypoxiaMarkersLib.slicer.session import PatientSession
 
     tree = module_tree()
-    for owner, module in (("self.lib", slicer_logic), ("HypoxiaMarkersLib.slicer.mrml", mrml)):
+    session = PatientSession()
+    for owner, module in (("self.session", session), ("self.logic.session", session),
+                          ("logic.session", session), ("slicer_logic", slicer_logic), ("mrml", mrml)):
         for name in attribute_names_on(tree, owner):
-            assert hasattr(module, name), f"{owner}.{name} does not exist in {module.__name__}"
+            assert hasattr(module, name), f"{owner}.{name} does not exist in {module}"
+    assert attribute_names_on(tree, "self.session")  # the check above looked at something
+    logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersLogic")
+    logic_members = {f.name for f in logic.body if isinstance(f, ast.FunctionDef)} | {"session"}
+    for owner in ("self.logic", "logic"):
+        unknown = attribute_names_on(tree, owner) - logic_members
+        assert not unknown, f"{owner}.{sorted(unknown)} not defined by HypoxiaMarkersLogic"
+
+
+def test_module_imports_the_library_lazily():
+    """Slicer executes every scripted module at start-up: at import the module file may take only rules.py (which
+    itself imports numpy alone); the bridge, SimpleITK and scipy come with the Logic."""
+    tree = module_tree()
+    top = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    library = [line for line in top if "HypoxiaMarkersLib" in line]
+    assert library == ["from HypoxiaMarkersLib import rules"], library
+    rules_tree = ast.parse((LIB_DIR / "rules.py").read_text(encoding="utf-8"))
+    rules_imports = {alias.name.split(".")[0] for n in ast.walk(rules_tree) if isinstance(n, ast.Import)
+                     for alias in n.names}
+    rules_imports |= {n.module.split(".")[0] for n in ast.walk(rules_tree) if isinstance(n, ast.ImportFrom)}
+    assert rules_imports <= {"__future__", "typing", "numpy"}, rules_imports
+    text = MODULE_FILE.read_text(encoding="utf-8")
+    assert "pydeps" not in text  # no such module in any Slicer
+
+
+def test_translations_wrap_plain_strings_only():
+    """_() around a conditional or an f-string hides the texts from translation extraction."""
+    for node in ast.walk(module_tree()):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_":
+            assert len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(
+                node.args[0].value, str), f"line {node.lineno}: _({ast.unparse(node.args[0])})"
+
+
+def test_no_code_after_a_with_block_that_always_returns_or_raises():
+    """tryWithErrorDisplay re-raises (slicer/util.py, 5.8 as 5.10): a 'return' after its block never runs."""
+    for function in ast.walk(module_tree()):
+        for body in [getattr(function, "body", None), getattr(function, "orelse", None)]:
+            if not isinstance(body, list):
+                continue
+            for index, statement in enumerate(body[:-1]):
+                if isinstance(statement, ast.With) and "tryWithErrorDisplay" in ast.unparse(statement.items[0]):
+                    assert not isinstance(statement.body[-1], (ast.Return, ast.Raise)), (
+                        f"line {body[index + 1].lineno} is never reached")
+
+
+def test_widget_lifecycle_leaves_nothing_connected():
+    widget = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersWidget")
+    methods = {f.name: ast.unparse(f) for f in widget.body if isinstance(f, ast.FunctionDef)}
+    cleanup = methods["cleanup"]
+    for needed in ("self.setParameterNode(None)", "self.removeObservers()", "self._setEditorActive(False)",
+                   "setMRMLSegmentEditorNode(None)"):
+        assert needed in cleanup, needed
+    assert "uninstallKeyboardShortcuts" in methods["_setEditorActive"]
+    assert "self._setEditorActive(False)" in methods["exit"]
+    assert "collapsed" in methods["enter"]  # shortcuts only while the editor is expanded
+    assert "self.logic.reset()" in methods["onSceneEndClose"]
+    # setSourceVolumeNode logs a critical error while no segmentation is set (qMRMLSegmentEditorWidget.cxx).
+    editor = methods["_updateSegmentEditor"]
+    assert editor.index("segmentationNode() is not None") < editor.index("setSourceVolumeNode(")
+    # The parameter-node observer never raises: its body is guarded.
+    observer = methods["_onParameterNodeModified"]
+    assert "except Exception" in observer and "tryWithErrorDisplay" not in observer
+
+
+def test_the_table_is_shown_beside_the_chart():
+    """The biopsy row highlight needs a table view: the layout with a plot and a table, before the chart."""
+    logic = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersLogic")
+    show = ast.unparse(next(f for f in logic.body if isinstance(f, ast.FunctionDef) and f.name == "showChart"))
+    assert show.index("SlicerLayoutFourUpPlotTableView") < show.index("ShowChartInLayout")
+    assert "PropagateTableSelection" in show
+
+
+def test_readme_says_slicer_58_and_walks_through_the_panel_as_it_is():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## 3D Slicer"):readme.index("## Tests, benchmarks and validation")]
+    assert "Slicer 5.8 or newer" in section and "5.6 or newer" not in section
+    walk = section[section.index("### First session"):section.index("### What the outputs mean")]
+    texts = {(props.get("text") or props.get("title") or "").strip() for _name, (_cls, props) in ui_widgets().items()}
+    texts = {t.rstrip(":").replace("...", "…") for t in texts if t}
+    for button in ("Apply", "Export…", "Read from series", "Per-slice chart", "Mean curve", "Curve at crosshair",
+                   "Choose reference file…", "Shipped signature", "Load composite line from results.json…",
+                   "Draw the tumour on T2W", "Gene score and composite"):
+        assert button in texts, f"{button} is not in the panel"
+        assert f"*{button}*" in " ".join(walk.split()), f"the walk-through does not mention {button}"
+    # Every italic name ending like a button ("…") is a button of the panel.
+    for name in re.findall(r"\*([^*]+…)\*", " ".join(walk.split())):
+        assert name in texts, f"the walk-through names '{name}', which the panel does not have"
+    assert "lifelines" not in section
+
+
+def test_apply_installs_nothing_and_gene_files_ask_only_for_what_they_need():
+    tree = module_tree()
+    widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersWidget")
+    methods = {f.name: ast.unparse(f) for f in widget.body if isinstance(f, ast.FunctionDef)}
+    assert "ensurePackages" not in methods["onApplyButton"]
+    assert "self.ensurePackages(self.logic.genePackages(path))" in methods["onLoadGeneFile"]
+    assert "*.xls " not in methods["onLoadGeneFile"] and "*.xls)" not in methods["onLoadGeneFile"]
+    ensure = methods["ensurePackages"]
+    assert "confirmOkCancelDisplay" in ensure and "WaitCursor" in ensure
+    assert (ensure.index("setOverrideCursor(") < ensure.index("slicer.util.pip_install(")
+            < ensure.index("restoreOverrideCursor()"))
 
 
 def test_tooltips_say_what_the_parameters_mean():
@@ -244,8 +406,7 @@ def test_module_follows_the_scripted_template_and_cites_the_method():
     # The Logic is GUI-free: it never touches the widget's ui.
     logic_source = ast.unparse(classes["HypoxiaMarkersLogic"])
     assert "self.ui" not in logic_source and "qt.Q" not in logic_source
-    # Packages are installed on Apply (after asking), never at import.
-    assert "pip_ensure" in text and "pip_install" in text and "confirmOkCancelDisplay" in text
+    # Packages are installed when a gene file needs them (after asking), never at import.
     top_level_calls = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Expr)]
     assert not any("pip" in call for call in top_level_calls)
     test_methods = {f.name for f in classes["HypoxiaMarkersTest"].body if isinstance(f, ast.FunctionDef)}
@@ -257,7 +418,7 @@ def test_self_test_covers_the_whole_workflow_without_downloads():
     test_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "HypoxiaMarkersTest")
     source = ast.unparse(test_class)
     for step in ("loadPhantom", "segment_mask", "process", "setBiopsySlice", "geneScore", "compositeX0",
-                 "updateSummary", "exportResults"):
+                 "updateSummary", "exportResults", "ResultState.CURRENT"):
         assert step in source, f"the self-test does not cover {step}"
     assert "http" not in source and "downloadSample" not in source
 
@@ -413,6 +574,17 @@ def test_extension_metadata_and_subdirectories():
                      "EXTENSION_SCREENSHOTURLS", "EXTENSION_CATEGORY", "EXTENSION_DEPENDS"):
         assert re.search(rf"set\({variable}\s+\S", text), variable
     assert "find_package(Slicer REQUIRED)" in text and "${Slicer_EXTENSION_GENERATE_CONFIG}" in text
+    # Every picture the Extension Index shows exists in the repository (no screenshot until one is made).
+    prefix = "https://raw.githubusercontent.com/HypoxiaMarkers/SlicerHypoxiaMarkers/main/"
+    for variable in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
+        value = re.search(rf'set\({variable}\s+"([^"]*)"', text).group(1)
+        for url in value.split():
+            assert url.startswith(prefix) and (REPO / url[len(prefix):]).is_file(), f"{variable}: {url}"
+    license_text = (REPO / "LICENSE.txt").read_text(encoding="utf-8")
+    assert "Redistribution and use in source and binary forms" in license_text and "3." in license_text
+    assert 'license = { text = "BSD-3-Clause" }' in (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    contributors = re.search(r'set\(EXTENSION_CONTRIBUTORS\s+"([^"]*)"', text).group(1)
+    assert f'self.parent.contributors = ["{contributors}"]' in MODULE_FILE.read_text(encoding="utf-8")
     for folder in ("HypoxiaMarkersLib", "HypoxiaMarkers", "Testing"):
         assert f"add_subdirectory({folder})" in text and (REPO / folder / "CMakeLists.txt").is_file()
 
@@ -468,7 +640,7 @@ def test_icons_and_requirements():
     assert module_requirements == (REPO / "Resources" / "requirements.txt").read_text(encoding="utf-8")
     names = {re.split(r"[<>=!~; \[]", line.strip(), maxsplit=1)[0].lower()
              for line in module_requirements.splitlines() if line.strip() and not line.startswith("#")}
-    assert {"pandas", "lifelines"} <= names
+    assert names == {"pandas", "openpyxl"}  # for gene files only; the module never uses lifelines
     # Slicer bundles these (SimpleITK is a custom build): the module must never reinstall them.
     assert not names & {"numpy", "scipy", "simpleitk", "vtk"}
 
