@@ -247,3 +247,34 @@ def test_demo_refuses_a_tiny_cohort_before_writing(tmp_path):
     with pytest.raises(InputError, match="--patients"):
         run_demo(tmp_path / "demo", CohortSettings(patients=5), BatchSettings())
     assert not (tmp_path / "demo").exists()
+
+
+def test_batch_reads_each_expression_file_once(expression_file, tmp_path, monkeypatch):
+    from HypoxiaMarkersLib.genes import scoring
+    from HypoxiaMarkersLib.pipeline.batch import score_genes
+
+    calls = []
+    real = scoring.read_expression
+    monkeypatch.setattr(scoring, "read_expression", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    samples = pd.read_csv(expression_file / "map.csv")
+    manifest = samples.groupby("patient")["sample"].agg(";".join).reset_index(name="samples")
+    manifest["expression"] = str(expression_file / "expression.csv")
+    genes = score_genes(manifest, tmp_path, signature=None, reference="auto")
+    assert calls == [str(expression_file / "expression.csv")]
+    assert len(genes) == len(manifest) and all("gene_score" in g for g in genes.values())
+    # The per-patient scores are those of the genes stage run on its own with the same patient map.
+    alone = run_genes(expression_file / "expression.csv", tmp_path / "alone.csv",
+                      GenesSettings(patient_map=tmp_path / "genes" / "patient_map.csv"))
+    for _, row in alone.patients.iterrows():
+        assert genes[row["patient"]]["gene_score"] == row["hypoxia_score"]
+
+
+def test_the_pipeline_does_not_import_the_command_line():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import HypoxiaMarkersLib.pipeline.batch, HypoxiaMarkersLib.pipeline.demo\n"
+            "print(sorted(m for m in sys.modules if m.startswith('HypoxiaMarkersLib.cli')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -100,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
     from ...pipeline.heterogeneity import HeterogeneitySettings, run_heterogeneity
     from ...progress import progress_bar
 
-    if not (args.images or args.biopsies or args.values):
-        raise InputError("nothing to analyse", source="options", expected="--images, --biopsies and/or --values")
     settings = HeterogeneitySettings(
         hf_cutoff=args.hf_cutoff, a_threshold=args.a_threshold, biopsy_slice=args.biopsy_slice,
         virtual_slice=_parse_slice(args.virtual_slice), virtual=not args.no_virtual, patch_size=args.patch_size,
@@ -111,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
         values_transform=args.values_transform, ks=_parse_ks(args.ks), ci=args.ci, level=args.level,
         n_boot=args.n_boot, seed=args.seed, figure=not args.no_figure,
     )
-    settings.check()
     with progress_bar("virtual biopsies", unit="patient", enabled=not args.quiet) as progress:
         output = run_heterogeneity(args.out, settings, images=args.images, biopsies=args.biopsies,
                                    values=args.values, progress=progress)
