@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Union
 
-from ..errors import InputError
 from ..progress import ProgressCallback
 from ..rules import GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
-from .survival import annotation
+from .survival import annotation, check_counts
 
 PathLike = Union[str, Path]
 
@@ -107,9 +106,7 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     from ..stats.survival import horizon_in_time_units, kaplan_meier
 
     s = settings
-    for option in ("permutations", "resamples"):
-        if getattr(s, option) < 0:
-            raise InputError(f"--{option} is negative", source=f"--{option}", expected="a number >= 0")
+    check_counts(s, "permutations", "resamples")
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     result = analyse_cohort(

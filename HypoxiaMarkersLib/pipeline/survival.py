@@ -74,6 +74,13 @@ class SurvivalOutput:
     horizon: Optional[float]  # in the time column's unit
 
 
+def check_counts(settings, *names: str) -> None:
+    """Counts of a stage's settings (permutations, resamples) are whole numbers >= 0."""
+    for name in names:
+        if getattr(settings, name) < 0:
+            raise InputError(f"--{name} is negative", source=f"--{name}", expected="a number >= 0")
+
+
 def km_table(result):
     """The Kaplan-Meier estimates of each group as one long table."""
     import pandas as pd
@@ -119,8 +126,7 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
     from ..stats.survival import horizon_in_time_units
 
     s = settings
-    if s.permutations < 0:
-        raise InputError("the number of permutations is negative", source="--permutations", expected="N >= 0")
+    check_counts(s, "permutations")
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     source = str(table_path)
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
