@@ -7,7 +7,7 @@ If it returns ``False`` the computation stops and raises :class:`~HypoxiaMarkers
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Callable, ContextManager, Iterator, Optional
 
 from .errors import Cancelled
 
@@ -37,3 +37,14 @@ def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True)
         yield update
     finally:
         bar.close()
+
+
+#: A progress factory: ``factory(description, unit=...)`` gives a context manager yielding a progress callback
+#: (:func:`progress_bar` on the command line), so that a stage shows one bar per step.
+ProgressFactory = Callable[..., ContextManager[Optional[ProgressCallback]]]
+
+
+@contextmanager
+def no_progress(description: str = "", *, unit: str = "") -> Iterator[Optional[ProgressCallback]]:
+    """A progress factory that reports nothing."""
+    yield None

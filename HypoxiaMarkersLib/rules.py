@@ -8,9 +8,10 @@ constants of nature.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where a rule is applied, so that `--help` and the constants stay light
+    import numpy as np
 
 #: A voxel is hypoxic when its Brix amplitude A_Brix is below this (SPEC §1.3).
 A_THRESHOLD = 1.56
@@ -30,10 +31,12 @@ LESS_HYPOXIC = "less hypoxic"
 #: (a centred score of -7.6e-17 that is 0 by hand) cannot flip a call.
 COMPARISON_DECIMALS = 12
 
-ArrayOrFloat = Union[float, np.ndarray]
+ArrayOrFloat = Union[float, "np.ndarray"]
 
 
 def _rounded(values: ArrayOrFloat) -> np.ndarray:
+    import numpy as np
+
     return np.round(np.asarray(values, dtype=float), COMPARISON_DECIMALS)
 
 

@@ -227,14 +227,10 @@ def read_biopsy_scores(
     ``classification`` column and ``cutoff`` is given, the calls must be those of ``score >= cutoff``: otherwise
     the cutoff is not the signature's and the agreement of calls would be misleading, so this is an error.
     """
+    from ..io.tables import read_table
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path))
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read the table: {error}", source=str(path)) from None
+    raw = read_table(path, text=True, what="table of biopsy scores")
     table = long_table_from_frame(raw, tumour_column, value_column, source=str(path))
     if cutoff is not None and "classification" in raw.columns:
         scored = pd.to_numeric(raw[value_column].str.strip(), errors="coerce")

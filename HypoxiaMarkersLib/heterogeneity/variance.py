@@ -21,7 +21,6 @@ Reference: Fjeldbo CS et al., EBioMedicine 2020;57:102841 (W/T of slices, biopsi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -437,40 +436,15 @@ def confidence_interval(
     raise InputError(f"unknown confidence-interval method '{method}'", field="ci_method", expected="bootstrap or f")
 
 
-def read_long_table(path: Union[str, Path], tumour_column: str = "tumour", value_column: str = "value") -> pd.DataFrame:
-    """Read a long-format CSV/TSV (one row per sample) and return its tumour and value columns.
-
-    Rows with an empty value are dropped (the number dropped is in ``DataFrame.attrs['n_missing']``); a value
-    that is not a number is an error naming its row.
-
-    Parameters
-    ----------
-    path : path
-        CSV (comma) or TSV (tab; chosen from the ``.tsv``/``.txt`` extension).
-    tumour_column, value_column : str
-        Column names of the tumour label and of the value.
-
-    Returns
-    -------
-    DataFrame with columns ``tumour`` (str) and ``value`` (float).
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path))
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read the table: {error}", source=str(path)) from None
-    return long_table_from_frame(table, tumour_column, value_column, source=str(path))
-
-
 def long_table_from_frame(
     table: pd.DataFrame, tumour_column: str, value_column: str, *, source: Optional[str] = None
 ) -> pd.DataFrame:
-    """Check and clean the tumour and value columns of ``table`` (see :func:`read_long_table`)."""
+    """Check and clean the tumour and value columns of ``table``: columns ``tumour`` (str) and ``value`` (float).
+
+    Rows with an empty value are dropped (the number dropped is in ``DataFrame.attrs['n_missing']``); a value
+    that is not a number is an error naming its row. Files are read by
+    :func:`HypoxiaMarkersLib.pipeline.heterogeneity.read_long_table`.
+    """
     import pandas as pd
 
     for column in (tumour_column, value_column):

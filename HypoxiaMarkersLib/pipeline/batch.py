@@ -24,15 +24,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
 from ..errors import InputError
-from ..genes.expression import read_expression
 from ..io.outputs import write_json
+from ..io.tables import read_table
+from ..rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
+from .cohort import CohortAnalysisSettings, run_cohort
+from .genes import GenesSettings, read_genes_input, run_genes
+from .heterogeneity import HeterogeneitySettings, run_heterogeneity
+from .image import ImageSources, analyse_image, write_imaging_result
 
 REQUIRED_COLUMNS = ("patient", "dce", "mask", "pfs_time", "pfs_event")
 IMAGING_COLUMNS = ("label", "segment", "times", "frame_interval", "baseline_frames")
@@ -69,23 +74,20 @@ class PatientOutcome:
 
 def image_patient(job: PatientJob) -> PatientOutcome:
     """Run the imaging analysis of one patient into ``job.out``; never raises for the patient's bad input."""
-    from ..imaging.analysis import ImagingParameters, analyse_dce
+    from ..imaging.analysis import ImagingParameters
     from ..imaging.timing import parse_times_option
-    from ..io import read_dce, read_tumour_mask
-    from .image import write_imaging_result
 
     out = Path(job.out)
     if not job.force and (out / "summary.json").is_file():
         return PatientOutcome(job.patient, SKIPPED)
     start = time.perf_counter()
     try:
-        times = parse_times_option(job.times) if job.times else None
-        source = job.dce[0] if len(job.dce) == 1 else job.dce
-        series = read_dce(source, times=times, frame_interval=job.frame_interval)
-        mask = read_tumour_mask(job.mask, series.geometry, label=job.label, segment=job.segment)
-        result = analyse_dce(series, mask, ImagingParameters(**job.imaging))
-        inputs = {"dce": job.dce, "mask": job.mask, "label": job.label, "segment": job.segment,
-                  "times_option": job.times, "frame_interval_option": job.frame_interval}
+        sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
+                               times=parse_times_option(job.times) if job.times else None, times_text=job.times,
+                               frame_interval=job.frame_interval)
+        result = analyse_image(sources, ImagingParameters(**job.imaging))
+        inputs = sources.record()
+        del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
         write_imaging_result(result, out, inputs=inputs)
     except InputError as error:
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error))
@@ -103,17 +105,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
 def read_manifest(path: Path) -> pd.DataFrame:
     """Read and check the manifest; paths are made absolute (relative to the manifest's folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path), expected="a CSV manifest with one row per patient")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise InputError(f"cannot be read as CSV: {error}", source=str(path)) from None
-    table.columns = [c.strip() for c in table.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}", source=str(path), field="header",
-                         expected=f"columns {', '.join(REQUIRED_COLUMNS)} (found {', '.join(table.columns)})")
+    table = read_table(path, text=True, required=REQUIRED_COLUMNS, what="manifest", skip_initial_space=True)
     if not ("gene_score" in table.columns or "expression" in table.columns):
         raise InputError("no gene column", source=str(path), field="header",
                          expected="a 'gene_score' column, or 'expression' and 'samples' columns")
@@ -240,16 +232,10 @@ def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optiona
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def run_command(argv: List[str]) -> int:
-    """Run a ``hypoxia-markers`` subcommand in this process, letting its InputError propagate."""
-    from ..cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-def score_genes(manifest: pd.DataFrame, out: Path, *, signature: Optional[str], reference: str) -> Dict[str, dict]:
-    """Gene score per patient: from the expression files (via the ``genes`` command) or the ``gene_score`` column.
+def score_genes(manifest: pd.DataFrame, out: Path, *, signature: Optional[Union[str, Path]],
+                reference: str) -> Dict[str, dict]:
+    """Gene score per patient: from the expression files (the genes stage, each file read once) or the
+    ``gene_score`` column.
 
     Returns patient → {"gene_score", "n_biopsies", "biopsy_calls_agree", "error"}.
     """
@@ -274,12 +260,14 @@ def score_genes(manifest: pd.DataFrame, out: Path, *, signature: Optional[str], 
         folder.mkdir(parents=True, exist_ok=True)
         wanted = {p: [s.strip() for s in samples.split(";") if s.strip()]
                   for p, samples in zip(subset["patient"], subset["samples"])}
+        settings = GenesSettings(signature=signature, reference=reference)
         try:
-            in_file = set(read_expression(expression).values.columns.astype(str))
+            read = read_genes_input(expression, settings)
         except InputError as error:
             for patient in subset["patient"]:
                 result[patient] = {"error": str(error)}
             continue
+        in_file = set(read.samples)
         for patient, samples in wanted.items():
             absent = [s for s in samples if s not in in_file]
             if absent:
@@ -290,17 +278,14 @@ def score_genes(manifest: pd.DataFrame, out: Path, *, signature: Optional[str], 
         pairs = [(s, owner.get(s, s)) for s in sorted(in_file)]
         map_path = folder / "patient_map.csv"
         pd.DataFrame(pairs, columns=["sample", "patient"]).to_csv(map_path, index=False)
-        argv = ["genes", expression, "--out", str(folder / "scores.csv"), "--patient-map", str(map_path),
-                "--reference", reference]
-        if signature:
-            argv += ["--signature", signature]
+        settings.patient_map = str(map_path)
         try:
-            run_command(argv)
+            scored = run_genes(expression, folder / "scores.csv", settings, read=read)
         except InputError as error:
             for patient in subset["patient"]:
                 result[patient] = {"error": str(error)}
             continue
-        patients = pd.read_csv(folder / "scores_patients.csv", dtype={"patient": str})
+        patients = scored.patients
         patients = patients[patients["patient"].isin(owner.values())]
         for _, row in patients.iterrows():
             score = row["hypoxia_score"]
@@ -364,25 +349,70 @@ def write_failures(rows: Sequence[dict], path: Path) -> None:
 
 
 @dataclass
+class BatchImaging:
+    """The imaging settings of a batch, the same for every patient (``baseline_frames`` may be set per patient in
+    the manifest); see :class:`HypoxiaMarkersLib.imaging.analysis.ImagingParameters`."""
+
+    a_threshold: float = A_THRESHOLD
+    hf_cutoff: float = HF_CUTOFF
+    biopsy_slice: int = 1
+    injection_duration_s: float = 0.0
+
+
+@dataclass
 class BatchSettings:
-    """Settings of a batch run (written to batch.json)."""
+    """Settings of a batch run (written to batch.json).
+
+    Attributes
+    ----------
+    workers : int
+        Patients analysed in parallel on this machine.
+    dask_scheduler : str, optional
+        Address of a Dask distributed scheduler to run the patients on.
+    force : bool
+        Refit patients already done.
+    imaging : BatchImaging
+    signature : path, optional
+        Signature file (None: the shipped 6-gene signature); ``gene_reference`` "auto", "stored" or "cohort".
+    covariates, categorical : list of str
+        Clinical covariates (manifest columns) of the multivariate Cox models; those to treat as categories.
+    imaging_cutoff, gene_cutoff : float or "optimal"
+        Cohort statistics: value >= cutoff is more hypoxic.
+    permutations, seed : int
+        Permutations of the cohort statistics; seed of every random draw.
+    horizon : float or None
+        Follow-up censored beyond this many months (None: not censored); ``time_unit`` of ``pfs_time``.
+    heterogeneity, report : bool
+        Run the heterogeneity analysis; write the report.
+    """
 
     workers: int = 1
     dask_scheduler: Optional[str] = None
     force: bool = False
-    imaging: Dict[str, object] = field(default_factory=dict)
-    signature: Optional[str] = None
+    imaging: BatchImaging = field(default_factory=BatchImaging)
+    signature: Optional[Union[str, Path]] = None
     gene_reference: str = "auto"
     covariates: List[str] = field(default_factory=list)
     categorical: List[str] = field(default_factory=list)
-    imaging_cutoff: str = "0.27"
-    gene_cutoff: str = "0"
+    imaging_cutoff: Union[float, str] = HF_CUTOFF
+    gene_cutoff: Union[float, str] = GENE_SCORE_CUTOFF
     permutations: int = 1000
     seed: int = 0
-    horizon: str = "60"
+    horizon: Optional[float] = HORIZON_MONTHS
     time_unit: str = "months"
     heterogeneity: bool = True
     report: bool = True
+
+    def record(self) -> dict:
+        """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",
+        60 → "60", None → "none"), as the batch has always recorded them."""
+        record = asdict(self)
+        record["signature"] = None if self.signature is None else str(self.signature)
+        for key in ("imaging_cutoff", "gene_cutoff"):
+            value = record[key]
+            record[key] = value if isinstance(value, str) else f"{value:g}"
+        record["horizon"] = "none" if self.horizon is None else f"{self.horizon:g}"
+        return record
 
 
 def run_batch(
@@ -402,7 +432,7 @@ def run_batch(
     timings: Dict[str, float] = {}
 
     start = time.perf_counter()
-    jobs = patient_jobs(manifest, out, settings.imaging, force=settings.force, source=manifest_path)
+    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path)
     outcomes = run_patients(jobs, workers=settings.workers, dask_scheduler=settings.dask_scheduler, progress=progress)
     timings["image"] = time.perf_counter() - start
 
@@ -423,14 +453,13 @@ def run_batch(
                   f"{sum('error' in g for g in genes.values())} failed"),
     }
     start = time.perf_counter()
-    stages["cohort"] = _run_stage(log, "cohort", [
-        "cohort", str(out / "cohort_table.csv"), "--id", "patient", "--time", "pfs_time", "--event", "pfs_event",
-        "--imaging", "hypoxic_fraction", "--genes", "gene_score", "--out", str(out / "cohort"),
-        "--imaging-cutoff", settings.imaging_cutoff, "--gene-cutoff", settings.gene_cutoff,
-        "--permutations", str(settings.permutations), "--seed", str(settings.seed), "--horizon", settings.horizon,
-        "--time-unit", settings.time_unit, "--quiet",
-    ] + (["--covariates", ",".join(settings.covariates)] if settings.covariates else [])
-      + (["--categorical", ",".join(settings.categorical)] if settings.categorical else []))
+    cohort = CohortAnalysisSettings(
+        id="patient", time="pfs_time", event="pfs_event", imaging="hypoxic_fraction", genes="gene_score",
+        covariates=list(settings.covariates), categorical=list(settings.categorical),
+        imaging_cutoff=settings.imaging_cutoff, gene_cutoff=settings.gene_cutoff, horizon_months=settings.horizon,
+        time_unit=settings.time_unit, permutations=settings.permutations, seed=settings.seed,
+    )
+    stages["cohort"] = _run_stage(log, "cohort", run_cohort, out / "cohort_table.csv", out / "cohort", cohort)
     timings["cohort"] = time.perf_counter() - start
 
     if settings.heterogeneity:
@@ -450,7 +479,7 @@ def run_batch(
         "command": "batch",
         "version": __version__,
         "manifest": str(manifest_path),
-        "parameters": asdict(settings),
+        "parameters": settings.record(),
         "counts": counts,
         "stages": stages,
         "timings_s": timings,
@@ -465,9 +494,9 @@ def run_batch(
     return record
 
 
-def _run_stage(log, name: str, argv: List[str]) -> str:
+def _run_stage(log, name: str, stage: Callable, *args, **kwargs) -> str:
     try:
-        run_command(argv)
+        stage(*args, **kwargs)
     except InputError as error:
         log(f"{name}: not done: {error}")
         return f"failed: {error}"
@@ -475,14 +504,15 @@ def _run_stage(log, name: str, argv: List[str]) -> str:
 
 
 def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int) -> str:
-    argv = ["heterogeneity", "--images", str(out / "patients"), "--out", str(out / "heterogeneity"),
-            "--seed", str(seed), "--quiet"]
+    settings = HeterogeneitySettings(seed=seed)
+    biopsies = None
     scores = out / "genes" / "scores.csv"
     if scores.is_file():
         # The biopsy calls were made at the signature's cutoff: the agreement of calls must use the same one.
-        cutoff = json.loads((out / "genes" / "scores.json").read_text())["parameters"]["cutoff"]
-        argv += ["--biopsies", str(scores), "--gene-cutoff", str(cutoff)]
-    return _run_stage(log, "heterogeneity", argv)
+        settings.gene_cutoff = float(json.loads((out / "genes" / "scores.json").read_text())["parameters"]["cutoff"])
+        biopsies = scores
+    return _run_stage(log, "heterogeneity", run_heterogeneity, out / "heterogeneity", settings,
+                      images=[out / "patients"], biopsies=biopsies)
 
 
 def _report_stage(log, out: Path) -> str:

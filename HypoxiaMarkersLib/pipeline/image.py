@@ -5,21 +5,125 @@ Layout, all maps on the DCE grid with the series' origin, spacing and direction:
 and where the fit failed), ``fit_status.nrrd`` (uint8 codes, see ``summary.json`` ``fit_status_codes``),
 ``hypoxic_mask.nrrd`` and ``tumour_mask.nrrd`` (uint8 label maps), ``dce_post_contrast.nrrd`` (mean signal of the
 frames after bolus arrival, the anatomy to show the maps on), ``slices.csv``, ``mean_curve.csv`` and ``summary.json``.
+
+Example (the ``image`` command in one call)::
+
+    from HypoxiaMarkersLib.imaging.analysis import ImagingParameters
+    from HypoxiaMarkersLib.pipeline.image import ImageSources, run_image
+    result = run_image(ImageSources(dce=["dce.seq.nrrd"], mask="tumour.seg.nrrd"), ImagingParameters(), "results")
+    print(result.hypoxic_fraction)
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
-from ..imaging.analysis import ImagingResult
-from ..io.outputs import atomic_output_dir, write_json
-from ..io.volumes import write_volume
+from ..errors import InputError
+from ..progress import ProgressFactory, no_progress
+
+if TYPE_CHECKING:  # the science is imported when a stage runs, so that `hypoxia-markers --help` stays light
+    from ..imaging.analysis import ImagingParameters, ImagingResult
+
+PathLike = Union[str, Path]
 
 MAP_FILES = ("a_brix", "k_ep", "k_el", "r_squared", "rmse", "fit_status", "hypoxic_mask", "tumour_mask")
 SLICE_COLUMNS = ("slice", "k_index", "voxels", "fitted", "failed", "hypoxic", "hypoxic_fraction", "classification",
                  "is_biopsy_slice")
+
+
+@dataclass
+class ImageSources:
+    """Where one tumour's images come from.
+
+    Attributes
+    ----------
+    dce : list of paths
+        One 4D file (.nrrd, .seq.nrrd, .nii[.gz], .mha) or DICOM folder, or several 3D volumes (one per frame).
+    mask : path
+        The tumour: a label map (nonzero = tumour) or a Slicer segmentation, on any grid.
+    label, segment : optional
+        Use only this label value of the label map / this segment of the segmentation.
+    times : sequence of float, optional
+        Frame times in seconds (override the file); ``times_text`` is how they were given, for the record.
+    frame_interval : float, optional
+        Seconds between frames (times 0, dt, 2 dt, ...; override the file).
+    mask_min_fraction : float, optional
+        Partial volume: a DCE voxel is tumour when at least this fraction of it is (None: nearest neighbour).
+    """
+
+    dce: List[PathLike]
+    mask: PathLike
+    label: Optional[int] = None
+    segment: Optional[str] = None
+    times: Optional[Sequence[float]] = None
+    frame_interval: Optional[float] = None
+    mask_min_fraction: Optional[float] = None
+    times_text: Optional[str] = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if isinstance(self.dce, (str, Path)):
+            self.dce = [self.dce]
+        if self.mask_min_fraction is not None and not 0 < self.mask_min_fraction <= 1:
+            raise InputError(f"{self.mask_min_fraction} is not a fraction", source="--mask-min-fraction",
+                             expected="a number in (0, 1], e.g. 0.5")
+
+    def record(self) -> dict:
+        """The inputs as recorded in ``summary.json`` (``inputs``)."""
+        times = self.times_text
+        if times is None and self.times is not None:
+            times = ",".join(f"{t:g}" for t in self.times)
+        return {
+            "dce": [str(p) for p in self.dce], "mask": str(self.mask), "label": self.label, "segment": self.segment,
+            "times_option": times, "frame_interval_option": self.frame_interval,
+            "mask_min_fraction": self.mask_min_fraction,
+        }
+
+
+def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
+                  progress: ProgressFactory = no_progress) -> ImagingResult:
+    """Read the DCE series and the tumour mask of ``sources`` and fit them (nothing written).
+
+    ``progress(description, unit=...)`` gives a context manager yielding a progress callback, once for reading
+    and once for the fit (e.g. :func:`HypoxiaMarkersLib.progress.progress_bar`).
+    """
+    from ..imaging.analysis import analyse_dce
+    from ..io import read_dce, read_tumour_mask
+
+    source = sources.dce[0] if len(sources.dce) == 1 else list(sources.dce)
+    with progress("reading DCE", unit="file") as callback:
+        series = read_dce(source, times=sources.times, frame_interval=sources.frame_interval, progress=callback)
+    mask = read_tumour_mask(sources.mask, series.geometry, label=sources.label, segment=sources.segment,
+                            min_fraction=sources.mask_min_fraction)
+    with progress("Brix fit", unit="voxel") as callback:
+        return analyse_dce(series, mask, parameters, progress=callback)
+
+
+def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], out: PathLike, *,
+              progress: ProgressFactory = no_progress) -> ImagingResult:
+    """The ``image`` command: fit one tumour and write its maps, tables and summary into ``out`` (atomically).
+
+    Parameters
+    ----------
+    sources : ImageSources
+    parameters : ImagingParameters, optional
+        Every setting of the analysis (None: the defaults).
+    out : path
+        The output folder; an existing one is replaced only once the new results are complete.
+    progress : callable, optional
+        Progress factory, see :func:`analyse_image`.
+
+    Returns
+    -------
+    ImagingResult
+    """
+    from ..imaging.analysis import ImagingParameters
+
+    result = analyse_image(sources, parameters or ImagingParameters(), progress=progress)
+    write_imaging_result(result, out, inputs=sources.record())
+    return result
 
 
 def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Optional[dict] = None) -> Path:
@@ -33,6 +137,9 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
     inputs : dict, optional
         Where the inputs came from (files, options), recorded in ``summary.json`` under ``inputs``.
     """
+    from ..io.outputs import atomic_output_dir, write_json
+    from ..io.volumes import write_volume
+
     with atomic_output_dir(Path(out_dir)) as tmp:
         for name in MAP_FILES:
             write_volume(getattr(result, name), result.geometry, tmp / f"{name}.nrrd")

@@ -7,7 +7,6 @@ it for the imaging value, the gene score, the "both" rule and the composite scor
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -365,60 +364,3 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     }
     return CohortResult(markers=markers, line=line, groups=groups_dict, patients=patients,
                         parameters=parameters, excluded=excluded)
-
-
-def read_table(path, *, sheet: Optional[str] = None) -> pd.DataFrame:
-    """Read a cohort table: CSV, TSV/TXT (delimiter detected) or Excel (.xlsx); one row per patient."""
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path), expected="a CSV, TSV or Excel cohort table")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            table = pd.read_excel(path, sheet_name=sheet or 0)
-        else:
-            table = pd.read_csv(path, sep=None, engine="python")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as error:
-        # csv.Error: the delimiter sniffer finds nothing to go on (e.g. a header without rows)
-        raise InputError(f"cannot read the table: {error}", source=str(path),
-                         expected="a CSV, TSV or Excel table with a header row") from None
-    if table.empty:
-        raise InputError("the table has no rows", source=str(path), expected="one row per patient")
-    table.columns = [str(c).strip() for c in table.columns]
-    return table
-
-
-def split_names(text: Optional[str]) -> List[str]:
-    """'A, B,C' → ['A', 'B', 'C'] (empty or None → [])."""
-    if not text:
-        return []
-    return [part.strip() for part in str(text).split(",") if part.strip()]
-
-
-def parse_cutoff(text: str, option: str) -> Cutoff:
-    """A cutoff option: a number or 'optimal'."""
-    if str(text).strip().lower() == "optimal":
-        return "optimal"
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{text!r} is neither a number nor 'optimal'", source=option,
-                         expected="a number or 'optimal'") from None
-    if not np.isfinite(value):
-        raise InputError(f"{text!r} is not a finite number", source=option, expected="a number or 'optimal'")
-    return value
-
-
-def parse_horizon(text: str) -> Optional[float]:
-    """The --horizon option: months, or 'none' for no horizon."""
-    if str(text).strip().lower() in ("none", "no", "off", "inf"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{text!r} is not a number of months", source="--horizon",
-                         expected="months (e.g. 60) or 'none'") from None
-    if not (np.isfinite(value) and value > 0):
-        raise InputError(f"horizon {text!r} is not positive", source="--horizon", expected="months > 0 or 'none'")
-    return value

@@ -32,3 +32,14 @@ def scene():
     yield scene
     scene.Clear(1)
     slicer.mrmlScene = previous
+
+
+#: Fixtures that run whole cohorts through batch, demo or the report (and the 1321-frame QIBA DICOM series): every
+#: test using one is marked ``slow``, so that ``pytest -m "not slow"`` gives a quick answer (CI runs everything).
+SLOW_FIXTURES = {"demo0", "demo1", "cohort", "uninterrupted", "batch_dir", "report_dir", "small_cohort", "qiba"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -103,6 +103,7 @@ def _frame(high):
     return pd.DataFrame({"composite_high": high.astype(float)})
 
 
+@pytest.mark.slow
 def test_permutation_p_is_uniform_under_the_null_and_naive_p_is_not():
     p_perm, p_naive = [], []
     for seed in range(200):

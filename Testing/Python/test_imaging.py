@@ -128,6 +128,7 @@ def test_real_invivo_slice_every_voxel_gets_a_result_or_a_counted_failure(shared
     assert 0.0 <= res.hypoxic_fraction <= 1.0
 
 
+@pytest.mark.slow
 def test_qiba_dro_dicom_series_every_voxel_is_fitted(shared_data):
     """The QIBA DCE DRO v6 (noise-free Tofts curves, 1321 frames, a DICOM folder): a digital reference object
     made for another model, so no A_Brix truth exists; the fitter must give every voxel an ordered, finite fit."""

@@ -17,10 +17,10 @@ from HypoxiaMarkersLib.heterogeneity.variance import (
     confidence_interval,
     empirical_logit,
     f_interval_wk_over_t,
-    read_long_table,
     variance_components,
     wk_over_t,
 )
+from HypoxiaMarkersLib.pipeline.heterogeneity import read_long_table
 
 REFERENCE = Path(__file__).parent / "reference" / "heterogeneity"
 

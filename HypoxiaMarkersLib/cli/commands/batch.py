@@ -5,6 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...errors import InputError
+from ..options import (
+    REFERENCE_MODES,
+    add_a_threshold,
+    add_biopsy_slice,
+    add_covariates,
+    add_hf_cutoff,
+    add_horizon,
+    add_imaging_and_gene_cutoffs,
+    add_injection_duration,
+    add_permutations,
+    add_quiet,
+    add_seed,
+    add_time_unit,
+    parse_cutoff,
+    parse_horizon,
+    split_names,
+)
+
 ORDER = 70
 
 
@@ -36,72 +55,87 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
                        help="run the patients on an existing Dask distributed cluster (e.g. tcp://host:8786)")
     scale.add_argument("--force", action="store_true", help="refit patients already done")
     imaging = parser.add_argument_group("imaging (as in `image`)")
-    imaging.add_argument("--a-threshold", type=float, default=1.56)
-    imaging.add_argument("--hf-cutoff", type=float, default=0.27)
-    imaging.add_argument("--biopsy-slice", type=int, default=1)
-    imaging.add_argument("--injection-duration", type=float, default=0.0)
+    add_a_threshold(imaging)
+    add_hf_cutoff(imaging)
+    add_biopsy_slice(imaging)
+    add_injection_duration(imaging)
     genes = parser.add_argument_group("genes (as in `genes`)")
     genes.add_argument("--signature", default=None, help="signature file (with stored reference values, if any)")
-    genes.add_argument("--gene-reference", choices=("auto", "stored", "cohort"), default="auto")
+    genes.add_argument("--gene-reference", choices=REFERENCE_MODES, default="auto")
     cohort = parser.add_argument_group("cohort statistics (as in `cohort`)")
-    cohort.add_argument("--covariates", default="", metavar="A,B", help="clinical covariates for multivariate Cox")
-    cohort.add_argument("--categorical", default="", metavar="A,B", help="covariates to treat as categories")
-    cohort.add_argument("--imaging-cutoff", default="0.27", metavar="X|optimal")
-    cohort.add_argument("--gene-cutoff", default="0", metavar="X|optimal")
-    cohort.add_argument("--permutations", type=int, default=1000)
-    cohort.add_argument("--horizon", default="60", metavar="MONTHS|none")
-    cohort.add_argument("--time-unit", default="months", choices=("days", "months", "years"))
-    parser.add_argument("--seed", type=int, default=0, help="seed of permutations, resampling, virtual biopsies")
+    add_covariates(cohort)
+    add_imaging_and_gene_cutoffs(cohort)
+    add_permutations(cohort)
+    add_horizon(cohort)
+    add_time_unit(cohort)
+    add_seed(parser)
     parser.add_argument("--no-heterogeneity", action="store_true", help="skip the heterogeneity analysis")
     parser.add_argument("--no-report", action="store_true", help="skip the report")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(parser)
 
 
 def settings_from(args: argparse.Namespace):
-    from ...errors import InputError
-    from ...pipeline.batch import BatchSettings
-    from ...stats.cohort import split_names as names
+    """The :class:`~HypoxiaMarkersLib.pipeline.batch.BatchSettings` of the parsed options."""
+    from ...pipeline.batch import BatchImaging, BatchSettings
 
     if args.workers < 1:
         raise InputError("at least one worker is needed", source="--workers", expected="an integer >= 1")
-
     return BatchSettings(
         workers=args.workers, dask_scheduler=args.dask_scheduler, force=args.force,
-        imaging={"a_threshold": args.a_threshold, "hf_cutoff": args.hf_cutoff, "biopsy_slice": args.biopsy_slice,
-                 "injection_duration_s": args.injection_duration},
-        signature=args.signature, gene_reference=args.gene_reference, covariates=names(args.covariates),
-        categorical=names(args.categorical), imaging_cutoff=args.imaging_cutoff, gene_cutoff=args.gene_cutoff,
-        permutations=args.permutations, seed=args.seed, horizon=args.horizon, time_unit=args.time_unit,
+        imaging=BatchImaging(a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
+                             injection_duration_s=args.injection_duration),
+        signature=args.signature, gene_reference=args.gene_reference, covariates=split_names(args.covariates),
+        categorical=split_names(args.categorical),
+        imaging_cutoff=parse_cutoff(args.imaging_cutoff, "--imaging-cutoff"),
+        gene_cutoff=parse_cutoff(args.gene_cutoff, "--gene-cutoff"), permutations=args.permutations,
+        seed=args.seed, horizon=parse_horizon(args.horizon), time_unit=args.time_unit,
         heterogeneity=not args.no_heterogeneity, report=not args.no_report,
     )
 
 
-def run_with_progress(manifest: Path, out: Path, settings, quiet: bool) -> dict:
-    """Run the batch with a progress bar that shows each patient's status as it finishes."""
-    from tqdm import tqdm
+class PatientBar:
+    """A progress bar showing each patient's status as it finishes (the batch's ``progress`` and ``log``); it
+    appears with the first patient or message."""
 
-    from ...pipeline.batch import run_batch
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self._bar = None
 
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    bar = tqdm(desc="patients", unit="patient", disable=quiet, leave=True)
+    @property
+    def bar(self):
+        if self._bar is None:
+            from tqdm import tqdm
 
-    def progress(done, total, outcome):
-        bar.total = total
-        counts[outcome.status] += 1
-        bar.set_postfix_str(f"{outcome.patient} {outcome.status}; " +
-                            ", ".join(f"{k} {v}" for k, v in counts.items()))
-        bar.update(1)
+            self._bar = tqdm(desc="patients", unit="patient", disable=self.quiet, leave=True)
+        return self._bar
+
+    def __call__(self, done, total, outcome) -> None:
+        self.bar.total = total
+        self.counts[outcome.status] += 1
+        self.bar.set_postfix_str(f"{outcome.patient} {outcome.status}; " +
+                                 ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+        self.bar.update(1)
         if outcome.status == "failed":
-            bar.write(f"{outcome.patient}: failed: {outcome.error}")
+            self.bar.write(f"{outcome.patient}: failed: {outcome.error}")
 
-    try:
-        return run_batch(manifest, out, settings, progress=progress, log=bar.write)
-    finally:
-        bar.close()
+    def log(self, message: str) -> None:
+        self.bar.write(message)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
-    record = run_with_progress(args.manifest, args.out, settings_from(args), args.quiet)
+    from ...pipeline.batch import run_batch
+
+    settings = settings_from(args)
+    bar = PatientBar(args.quiet)
+    try:
+        record = run_batch(args.manifest, args.out, settings, progress=bar, log=bar.log)
+    finally:
+        bar.close()
     c = record["counts"]
     print(f"{c['patients']} patients: imaging {c['imaging_done']} done, {c['imaging_skipped']} already done, "
           f"{c['imaging_failed']} failed; {c['in_cohort_table']} in the cohort table; "

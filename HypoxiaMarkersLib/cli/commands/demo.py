@@ -33,47 +33,36 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
 
-    from ...errors import InputError
-    from ...pipeline.demo_data import CohortSettings, write_cohort
-    from .batch import run_with_progress, settings_from
+    from ...pipeline.demo import run_demo
+    from ...pipeline.demo_data import CohortSettings
+    from .batch import PatientBar, settings_from
 
-    if args.patients < 20:
-        raise InputError("a cohort needs at least 20 patients for the statistics", source="--patients",
-                         expected="an integer >= 20")
     start = time.perf_counter()
-    data = args.out / "data"
-    cohort = CohortSettings(patients=args.patients, seed=args.seed, hr_both=args.hr_both)
-    bar = tqdm(desc="synthetic patients", unit="patient", disable=args.quiet, total=args.patients)
-
-    def progress(done, total):
-        bar.update(1)
-
-    try:
-        if args.workers > 1:
-            with ProcessPoolExecutor(max_workers=args.workers) as pool:
-                write_cohort(data, cohort, map_function=pool.map, progress=progress)
-        else:
-            write_cohort(data, cohort, progress=progress)
-    finally:
-        bar.close()
-
     settings = settings_from(args)
-    if settings.signature is None:
-        settings.signature = str(data / "reference_signature.json")
-    results = args.out / "results"
-    record = run_with_progress(data / "manifest.csv", results, settings, args.quiet)
-    c = record["counts"]
+    cohort = CohortSettings(patients=args.patients, seed=args.seed, hr_both=args.hr_both)
+    writing = tqdm(desc="synthetic patients", unit="patient", disable=args.quiet, total=args.patients)
+
+    def written(done, total):
+        writing.update(1)
+        if done == total:
+            writing.close()
+
+    patients = PatientBar(args.quiet)
+    try:
+        demo = run_demo(args.out, cohort, settings, patient_progress=written, batch_progress=patients,
+                        log=patients.log)
+    finally:
+        writing.close()
+        patients.close()
+    c = demo.record["counts"]
     print(f"demo: {c['patients']} synthetic patients, {c['in_cohort_table']} analysed, {c['failures']} failure(s), "
           f"{time.perf_counter() - start:.0f} s")
-    for stage, status in record["stages"].items():
+    for stage, status in demo.record["stages"].items():
         print(f"  {stage}: {status}")
-    report = results / "report" / "index.html"
-    if report.is_file():
-        print(f"report: {report}")
+    if demo.report is not None:
+        print(f"report: {demo.report}")
     else:
-        print(f"results: {results} (no report written)")
+        print(f"results: {demo.results} (no report written)")
     return 0

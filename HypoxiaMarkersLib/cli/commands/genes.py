@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any, Dict, List
 
-from ... import CITATION, __version__
-from ...errors import InputError
-from ...genes.scoring import (
-    ORIENTATIONS,
-    PROBE_SELECTIONS,
-    REFERENCE_MODES,
-    output_columns,
-    patients_from_annotations,
-    read_expression,
-    read_patient_map,
-    read_probe_map,
-    sample_table,
-    save_signature,
-    score_patients,
-    score_samples,
-    signature_with_reference,
-)
-from ...genes.signatures import load_signature
-from ...io.outputs import atomic_file, write_json
+from ... import CITATION
+from ..options import ORIENTATIONS, PROBE_SELECTIONS, REFERENCE_MODES, split_names
 
 ORDER = 30
-
-PATIENT_COLUMNS = [
-    "patient", "hypoxia_score", "classification", "n_biopsies", "n_biopsies_not_scored", "n_more_hypoxic",
-    "biopsy_calls_agree", "biopsy_score_min", "biopsy_score_max", "biopsies",
-]
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -92,119 +67,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _output_paths(out: str) -> Dict[str, Path]:
-    path = Path(out).absolute()
-    if path.is_dir():
-        raise InputError("is a folder", source="--out", expected="a file name ending in .csv")
-    if path.suffix.lower() != ".csv":
-        raise InputError(f"{path.name} does not end in .csv", source="--out", expected="a file name ending in .csv")
-    return {
-        "samples": path,
-        "json": path.with_suffix(".json"),
-        "patients": path.with_name(f"{path.stem}_patients.csv"),
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    paths = _output_paths(args.out)
-    paths["samples"].parent.mkdir(parents=True, exist_ok=True)
-    signature = load_signature(args.signature)
-    annotation_columns: List[str] = [c.strip() for c in args.annotation_columns.split(",") if c.strip()]
-    if args.patient_column and not args.patient_map:
-        annotation_columns.append(args.patient_column)
-    probe_map = None
-    if args.probe_map:
-        probe_map = read_probe_map(args.probe_map, probe_column=args.probe_column, symbol_column=args.symbol_column)
-    elif args.probe_column or args.symbol_column:
-        raise InputError("--probe-column/--symbol-column need --probe-map", source="--probe-map",
-                         expected="a platform annotation file")
-    sheet: Any = args.sheet
-    expression = read_expression(
-        args.expression, orientation=args.orientation, probe_map=probe_map, signature=signature, sheet=sheet,
-        decimal=args.decimal, annotation_columns=annotation_columns, log2=args.log2, log2_offset=args.log2_offset,
-        check=not args.no_scale_check, drop_empty=args.drop_empty,
+    from ...pipeline.genes import GenesSettings, run_genes
+
+    settings = GenesSettings(
+        orientation=args.orientation, sheet=args.sheet, decimal=args.decimal,
+        annotation_columns=split_names(args.annotation_columns), drop_empty=args.drop_empty,
+        probe_map=args.probe_map, probe_column=args.probe_column, symbol_column=args.symbol_column,
+        log2=args.log2, log2_offset=args.log2_offset, scale_check=not args.no_scale_check,
+        signature=args.signature, reference=args.reference, probe_selection=args.probe_selection,
+        cutoff=args.cutoff, allow_missing=args.allow_missing, save_reference=args.save_reference,
+        patient_column=args.patient_column, patient_map=args.patient_map, sample_column=args.sample_column,
     )
-    scores = score_samples(expression, signature, reference=args.reference, allow_missing=args.allow_missing,
-                           probe_selection=args.probe_selection, cutoff=args.cutoff)
-
-    sample_to_patient = None
-    if args.patient_map:
-        sample_to_patient = read_patient_map(args.patient_map, sample_column=args.sample_column,
-                                             patient_column=args.patient_column)
-    elif args.patient_column:
-        sample_to_patient = patients_from_annotations(expression, args.patient_column)
-    elif args.sample_column:
-        raise InputError("--sample-column needs --patient-map", source="--sample-column",
-                         expected="a --patient-map file")
-    patients = score_patients(scores, sample_to_patient) if sample_to_patient is not None else None
-
-    reference_signature = None
-    if args.save_reference:
-        reference_signature = signature_with_reference(signature, scores)
-
-    table = sample_table(scores, sample_to_patient=sample_to_patient)
-    columns = output_columns(scores.signature, grouped=sample_to_patient is not None)
-    table = table[columns]
-    title = expression.sample_annotations.get("title")
-    if title is not None:
-        table["title"] = title.reindex(table["sample"]).to_numpy()
-
-    parameters = {
-        "expression": str(Path(args.expression).absolute()),
-        "orientation": expression.orientation,
-        "orientation_reason": expression.orientation_reason,
-        "sheet": sheet,
-        "decimal": args.decimal,
-        "annotation_columns": annotation_columns,
-        "drop_empty": bool(args.drop_empty),
-        "probe_map": str(Path(args.probe_map).absolute()) if args.probe_map else None,
-        "probe_column": probe_map.probe_column if probe_map is not None else None,
-        "symbol_column": probe_map.symbol_column if probe_map is not None else None,
-        "gene_source": expression.gene_source,
-        "log2": bool(args.log2),
-        "log2_offset": args.log2_offset,
-        "scale_check": not args.no_scale_check,
-        "signature_file": str(Path(args.signature).absolute()) if args.signature else "<default hypoxia6>",
-        **scores.parameters,
-        "patient_column": args.patient_column,
-        "patient_map": str(Path(args.patient_map).absolute()) if args.patient_map else None,
-        "sample_column": args.sample_column,
-        "save_reference": str(Path(args.save_reference).absolute()) if args.save_reference else None,
-    }
-    outputs = {"samples": paths["samples"].name}
-    if patients is not None:
-        outputs["patients"] = paths["patients"].name
-    result = {
-        "command": "genes",
-        "version": __version__,
-        "citation": CITATION,
-        "parameters": parameters,
-        "signature": scores.signature.to_dict(),
-        "scale_check": expression.scale.to_dict() if expression.scale is not None else None,
-        "metadata": expression.metadata,
-        **scores.summary(),
-        "n_patients": int(len(patients)) if patients is not None else None,
-        "n_patients_calls_disagree": int((~patients["biopsy_calls_agree"]).sum()) if patients is not None else None,
-        "warnings": scores.warnings,
-        "outputs": outputs,
-    }
-
-    # Everything is computed: now write, each file atomically, the JSON last (it lists the others).
-    with atomic_file(paths["samples"]) as tmp:
-        table.to_csv(tmp, index=False)
-    if patients is not None:
-        with atomic_file(paths["patients"]) as tmp:
-            patients[PATIENT_COLUMNS].to_csv(tmp, index=False)
-    if reference_signature is not None:
-        save_signature(reference_signature, args.save_reference)
-    with atomic_file(paths["json"]) as tmp:
-        write_json(result, tmp)
-
+    output = run_genes(args.expression, args.out, settings)
+    scores, patients, paths = output.scores, output.patients, output.paths
     counts = scores.summary()["classes"]
-    print(f"{len(table)} samples scored with {scores.signature.name} (reference: {scores.reference_source}): "
+    print(f"{len(output.samples)} samples scored with {scores.signature.name} (reference: {scores.reference_source}): "
           + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if patients is not None:
-        print(f"{len(patients)} patients; biopsy calls disagree in {result['n_patients_calls_disagree']}")
+        print(f"{len(patients)} patients; biopsy calls disagree in {output.record['n_patients_calls_disagree']}")
     for warning in scores.warnings:
         print(f"warning: {warning}")
     print(f"wrote {paths['samples']}" + (f", {paths['patients']}" if patients is not None else "")

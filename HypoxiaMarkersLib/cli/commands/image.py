@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..options import add_a_threshold, add_biopsy_slice, add_hf_cutoff, add_injection_duration, add_quiet
+
 ORDER = 20
 
 
@@ -38,56 +40,42 @@ def register(subparsers) -> None:
     model = parser.add_argument_group("model and hypoxia")
     model.add_argument("--baseline-frames", type=int, default=None,
                        help="number of pre-contrast frames (default: detected from the tumour's mean curve)")
-    model.add_argument("--a-threshold", type=float, default=1.56, help="hypoxic voxel: A_Brix below this")
-    model.add_argument("--hf-cutoff", type=float, default=0.27,
-                       help="'more hypoxic' tumour: hypoxic fraction at or above this")
-    model.add_argument("--biopsy-slice", type=int, default=1,
-                       help="tumour slice standing for the biopsy region, 1 = most caudal")
-    model.add_argument("--injection-duration", type=float, default=0.0,
-                       help="injection duration in seconds (Hoffmann variant; 0 = fast bolus)")
+    add_a_threshold(model)
+    add_hf_cutoff(model)
+    add_biopsy_slice(model)
+    add_injection_duration(model)
     model.add_argument("--fit-lag-per-voxel", action="store_true",
                        help="fit the bolus arrival time per voxel (default: one per tumour)")
     model.add_argument("--signal-floor", type=float, default=0.05,
                        help="no fit where the baseline signal is at or below this fraction of the series' "
                             "99th-percentile baseline signal")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...errors import InputError
-    from ...imaging.analysis import ImagingParameters, analyse_dce
+    from functools import partial
+
+    from ...imaging.analysis import ImagingParameters
     from ...imaging.timing import parse_times_option
-    from ...io import read_dce, read_tumour_mask
-    from ...pipeline.image import write_imaging_result
+    from ...pipeline.image import ImageSources, run_image
     from ...progress import progress_bar
 
-    times = parse_times_option(args.times) if args.times is not None else None
-    source = args.dce[0] if len(args.dce) == 1 else list(args.dce)
-    with progress_bar("reading DCE", unit="file", enabled=not args.quiet) as progress:
-        series = read_dce(source, times=times, frame_interval=args.frame_interval, progress=progress)
-    if args.mask_min_fraction is not None and not 0 < args.mask_min_fraction <= 1:
-        raise InputError(f"{args.mask_min_fraction} is not a fraction", source="--mask-min-fraction",
-                         expected="a number in (0, 1], e.g. 0.5")
-    mask = read_tumour_mask(args.mask, series.geometry, label=args.label, segment=args.segment,
-                            min_fraction=args.mask_min_fraction)
+    sources = ImageSources(
+        dce=list(args.dce), mask=args.mask, label=args.label, segment=args.segment,
+        times=parse_times_option(args.times) if args.times is not None else None, times_text=args.times,
+        frame_interval=args.frame_interval, mask_min_fraction=args.mask_min_fraction,
+    )
     parameters = ImagingParameters(
         a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
         baseline_frames=args.baseline_frames, injection_duration_s=args.injection_duration,
         fit_lag_per_voxel=args.fit_lag_per_voxel, signal_floor_fraction=args.signal_floor,
     )
-    with progress_bar("Brix fit", enabled=not args.quiet) as progress:
-        result = analyse_dce(series, mask, parameters, progress=progress)
-    inputs = {
-        "dce": [str(p) for p in args.dce], "mask": str(args.mask), "label": args.label, "segment": args.segment,
-        "times_option": args.times, "frame_interval_option": args.frame_interval,
-        "mask_min_fraction": args.mask_min_fraction,
-    }
-    out = write_imaging_result(result, args.out, inputs=inputs)
+    result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet))
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "
         f"{result.n_fitted} of {result.n_tumour_voxels} tumour voxels fitted, {result.n_failed} failed; "
-        f"biopsy slice {biopsy.slice}: {biopsy.hypoxic_fraction:.3f}. Results in {out}"
+        f"biopsy slice {biopsy.slice}: {biopsy.hypoxic_fraction:.3f}. Results in {args.out}"
     )
     return 0

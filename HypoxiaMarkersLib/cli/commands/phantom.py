@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..options import add_seed
+
 ORDER = 10
 
 
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    add_seed(parser)
     parser.add_argument("--noise", type=float, default=0.03,
                         help="noise SD as a fraction of the tumour's mean peak relative signal increase")
     parser.add_argument("--hypoxic-fraction", type=float, default=0.3, help="target hypoxic fraction of the tumour")

@@ -1,0 +1,154 @@
+"""The cohort stage: the whole two-marker statistics of a cohort table (``cohort`` command).
+
+Example::
+
+    from HypoxiaMarkersLib.pipeline.cohort import CohortAnalysisSettings, run_cohort
+    run_cohort("cohort_table.csv", "cohort-out", CohortAnalysisSettings(
+        id="patient", time="pfs_time", event="pfs_event", imaging="hypoxic_fraction", genes="gene_score"))
+
+writes ``results.json``, ``patients.csv``, ``km_*.png`` and ``composite_line.png`` into the output folder
+(atomically) and returns the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Union
+
+from ..progress import ProgressCallback
+from ..rules import GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
+from .survival import annotation, check_counts
+
+PathLike = Union[str, Path]
+
+PATIENT_COLUMNS = ["id", "included", "time", "event", "imaging", "genes", "imaging_high", "genes_high",
+                   "both_high", "composite_high", "group", "group_name", "hscomp"]
+
+
+@dataclass
+class CohortAnalysisSettings:
+    """Settings of the cohort statistics (see :func:`HypoxiaMarkersLib.stats.cohort.analyse_cohort`).
+
+    Attributes
+    ----------
+    id, time, event, imaging, genes : str
+        Columns: patient id, PFS time, PFS event (1/0), imaging value (hypoxic fraction), gene score.
+    covariates, categorical : list of str
+        Clinical covariates (multivariate Cox; Kruskal-Wallis across groups if numeric); those to treat as
+        categories.
+    imaging_cutoff, gene_cutoff : float or "optimal"
+        Value >= cutoff is more hypoxic.
+    horizon_months : float or None
+        Follow-up censored beyond this many months (None: not censored); ``time_unit`` is the time column's unit.
+    min_prop, permutations, seed, directions, statistic, alternative, optimism, resamples, folds, conf_level
+        As the ``cohort`` command's options of the same names.
+    sheet : str, optional
+        Excel sheet of the table.
+    """
+
+    id: str
+    time: str
+    event: str
+    imaging: str
+    genes: str
+    covariates: List[str] = field(default_factory=list)
+    categorical: List[str] = field(default_factory=list)
+    imaging_cutoff: Union[float, str] = HF_CUTOFF
+    gene_cutoff: Union[float, str] = GENE_SCORE_CUTOFF
+    horizon_months: Optional[float] = HORIZON_MONTHS
+    time_unit: str = "months"
+    min_prop: float = 0.1
+    permutations: int = 1000
+    seed: int = 0
+    directions: int = 90
+    statistic: str = "logrank"
+    alternative: str = "greater"
+    optimism: str = "bootstrap"
+    resamples: int = 200
+    folds: int = 5
+    conf_level: float = 0.95
+    sheet: Optional[str] = None
+
+
+@dataclass
+class CohortOutput:
+    """What :func:`run_cohort` computed and where it wrote it."""
+
+    out: Path
+    result: object  # stats.cohort.CohortResult
+    results: dict  # the content of results.json
+
+
+def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSettings, *,
+               progress: Optional[ProgressCallback] = None) -> CohortOutput:
+    """The cohort statistics of the table ``table_path``, written to the folder ``out``.
+
+    Parameters
+    ----------
+    table_path : path
+        Cohort table (CSV, TSV or Excel), one row per patient.
+    out : path
+        Output folder; replaced only once complete.
+    settings : CohortAnalysisSettings
+    progress : callable, optional
+        ``progress(done, total)`` during the composite permutations.
+
+    Returns
+    -------
+    CohortOutput
+    """
+    from ..io.outputs import atomic_output_dir, write_json
+    from ..io.tables import read_table
+    from ..report.km_figure import plot_composite_line, plot_kaplan_meier
+    from ..stats.cohort import analyse_cohort
+    from ..stats.composite import hscomp
+    from ..stats.survival import horizon_in_time_units, kaplan_meier
+
+    s = settings
+    check_counts(s, "permutations", "resamples")
+    table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
+    horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
+    result = analyse_cohort(
+        table, id_col=s.id, time_col=s.time, event_col=s.event, imaging_col=s.imaging, genes_col=s.genes,
+        covariates=s.covariates, categorical=s.categorical, imaging_cutoff=s.imaging_cutoff,
+        gene_cutoff=s.gene_cutoff, horizon_months=s.horizon_months, time_unit=s.time_unit, min_prop=s.min_prop,
+        permutations=s.permutations, seed=s.seed, n_directions=s.directions, statistic=s.statistic,
+        alternative=s.alternative, optimism=s.optimism, resamples=s.resamples, folds=s.folds,
+        conf_level=s.conf_level, source=str(table_path), progress=progress,
+    )
+    result.parameters["table"] = str(Path(table_path))
+    time_label = f"Time ({s.time_unit})"
+    figures = {}
+    with atomic_output_dir(Path(out)) as folder:
+        for name, marker in result.markers.items():
+            value = marker.cutoff.value
+            labels = {"high": "more hypoxic", "low": "less hypoxic"}
+            if name in ("imaging", "genes"):
+                labels = {"high": f"more hypoxic ({name} >= {value:g})", "low": f"less hypoxic ({name} < {value:g})"}
+            figure = f"km_{name}.png"
+            plot_kaplan_meier({labels[g]: km for g, km in marker.km.items()}, folder / figure,
+                              title=f"{name}", time_label=time_label, horizon=horizon, annotation=annotation(marker))
+            figures[name] = figure
+        patients = result.patients
+        included = patients[patients["included"]]
+        group = included["group"].to_numpy(dtype=int)
+        curves = {f"group {g}": kaplan_meier(included["time"].to_numpy()[group == g],
+                                             included["event"].to_numpy(dtype=int)[group == g])
+                  for g in (1, 2, 3, 4) if (group == g).any()}
+        plot_kaplan_meier(curves, folder / "km_groups.png", title="groups 1-4", time_label=time_label,
+                          horizon=horizon)
+        figures["groups"] = "km_groups.png"
+        line = result.line
+        x = included["imaging"].to_numpy()
+        y = included["genes"].to_numpy()
+        plot_composite_line(x, y, hscomp(x, y, line["x0"], line["y0"]) >= 0, line["x0"], line["y0"],
+                            folder / "composite_line.png", imaging_cutoff=result.markers["imaging"].cutoff.value,
+                            gene_cutoff=result.markers["genes"].cutoff.value,
+                            events=included["event"].to_numpy(dtype=int) == 1)
+        figures["composite_line"] = "composite_line.png"
+        results = result.to_dict()
+        results["figures"] = figures
+        write_json(results, folder / "results.json")
+        patients[PATIENT_COLUMNS].to_csv(folder / "patients.csv", index=False)
+    return CohortOutput(out=Path(out), result=result, results=results)
