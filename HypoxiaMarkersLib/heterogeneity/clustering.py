@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .virtual_biopsy import PATCH_SIZE, clustered_sd, scattered_sd
+from ..rules import PATCH_SIZE
+from .virtual_biopsy import clustered_sd, scattered_sd
 
 if TYPE_CHECKING:
     import pandas as pd
