@@ -531,7 +531,7 @@ def virtual_biopsy_heterogeneity(
     tumour_slices : iterable of TumourSlice
         One slice per tumour (e.g. the biopsy slice).
     patch_size : int
-        Voxels per virtual biopsy (12).
+        Voxels per virtual biopsy (:data:`rules.PATCH_SIZE`).
     min_valid_voxels : int
         Fitted voxels a patch needs to have an HF (6).
     seed : int

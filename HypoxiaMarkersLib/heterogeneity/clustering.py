@@ -242,7 +242,7 @@ def reference_curves(
         Tumour voxels on the slice for the hypergeometric curve (use the cohort's median; the curve barely
         depends on it above a few hundred voxels).
     patch_size : int
-        Voxels per virtual biopsy (12).
+        Voxels per virtual biopsy (:data:`rules.PATCH_SIZE`).
     fit : ClusteringFit, optional
         Adds the fitted GAM curve (NaN outside the fitted HF range).
 

@@ -159,7 +159,7 @@ def draw_patches(
     n_biopsies : int, optional
         Patches to draw; default ``floor(n_tumour_voxels / patch_size)``.
     patch_size : int
-        Voxels per patch (default 12).
+        Voxels per patch (default :data:`rules.PATCH_SIZE`).
     spacing : (float, float)
         Voxel size (mm) along rows (j) and columns (i), so patches are round in millimetres.
     seed : int or Generator, optional
