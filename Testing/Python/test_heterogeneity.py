@@ -187,9 +187,12 @@ def test_biopsies_by_hand():
     assert summary["n_tumours_with_several_biopsies"] == 3
     assert summary["share_of_tumours_whose_biopsies_agree"] == pytest.approx(1 / 3)
     assert summary["share_of_biopsies_with_tumour_call"] == pytest.approx((2 + 2 + 1) / 7)
-    vc = variance_components(table["value"], table["tumour"])
-    assert summary["variance_components"]["W_over_T"] == pytest.approx(vc.w_over_t)
-    assert summary["variance_components"]["Wk_over_T"]["3"] == pytest.approx(vc.wk_over_t(3))
+    # By hand: tumour means 0.2, -0.5, 0.3, -0.2 (grand mean -0.0625); SSW = 0.18 + 0.02 + 0 + 0.18 = 0.38 on 4 df,
+    # so W = 0.095; SSB = 3(0.2625)² + 2(0.4375)² + (0.3625)² + 2(0.1375)² = 0.75875 on 3 df; n0 = (8 - 18/8)/3;
+    # B = (0.75875/3 - 0.095)/n0 = 0.0823913.
+    w, b = 0.095, (0.75875 / 3 - 0.095) / ((8 - 18 / 8) / 3)
+    assert summary["variance_components"]["W_over_T"] == pytest.approx(w / (w + b), rel=1e-12)
+    assert summary["variance_components"]["Wk_over_T"]["3"] == pytest.approx((w / 3) / (w / 3 + b), rel=1e-12)
 
 
 def test_biopsies_worked_check_from_a_cohort():
