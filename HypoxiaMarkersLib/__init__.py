@@ -7,7 +7,16 @@ their composite, intratumour heterogeneity and survival statistics.
 Method: Fjeldbo CS et al., "Combining imaging- and gene-based hypoxia biomarkers in cervical cancer improves
 prediction of chemoradiotherapy failure independent of intratumour heterogeneity", EBioMedicine 2020;57:102841.
 
-This package never imports Qt, CTK or Slicer's GUI; ``mrml`` imports ``slicer`` lazily.
+Layout, from the bottom up (enforced by ``Testing/Python/test_import_graph.py``):
+
+- base modules: ``errors`` (InputError), ``progress``, ``volume`` (the grid model, numpy only) and ``rules`` (the
+  method's thresholds, cutoffs, horizon, patch size, class labels and comparison rules, in one place);
+- science: ``io`` (reading and writing files), ``imaging``, ``genes``, ``stats``, ``heterogeneity``; these never
+  import the layers below nor ``argparse``;
+- ``pipeline`` (one call per stage), ``report`` (the cohort report), ``slicer`` (MRML bridge and module logic) and
+  ``cli`` (the ``hypoxia-markers`` command).
+
+This package never imports Qt, CTK or Slicer's GUI; ``slicer.mrml`` imports ``slicer`` lazily.
 """
 
 __version__ = "0.1.0"

@@ -19,6 +19,8 @@ A_THRESHOLD = 1.56
 HF_CUTOFF = 0.27
 #: A sample or patient is "more hypoxic" when its 6-gene score is at or above this (SPEC §2).
 GENE_SCORE_CUTOFF = 0.0
+#: A patient is "more hypoxic" by the composite score when HScomp (signed distance to the line) is at or above this.
+HSCOMP_CUTOFF = 0.0
 #: Survival is censored at this many months for the statistics (SPEC §4).
 HORIZON_MONTHS = 60.0
 #: Tumour voxels in one virtual biopsy (SPEC §3.2).
@@ -40,37 +42,42 @@ def _rounded(values: ArrayOrFloat) -> np.ndarray:
     return np.round(np.asarray(values, dtype=float), COMPARISON_DECIMALS)
 
 
-def at_or_above(values: ArrayOrFloat, cutoff: float) -> np.ndarray:
+def at_or_above(values: ArrayOrFloat, cutoff: ArrayOrFloat) -> np.ndarray:
     """True where ``values`` are at or above ``cutoff``: the "more hypoxic" side of every cutoff of the method.
 
     Parameters
     ----------
     values : float or array
         Hypoxic fractions, gene scores or composite scores.
-    cutoff : float
-        The cutoff (e.g. :data:`HF_CUTOFF`, :data:`GENE_SCORE_CUTOFF`, 0 for HScomp).
+    cutoff : float or array
+        The cutoff (e.g. :data:`HF_CUTOFF`, :data:`GENE_SCORE_CUTOFF`, 0 for HScomp), or one per value.
 
     Returns
     -------
     numpy.ndarray of bool
         Same shape as ``values``; NaN gives False (not classified as more hypoxic).
     """
-    return _rounded(values) >= round(float(cutoff), COMPARISON_DECIMALS)
+    return _rounded(values) >= _rounded(cutoff)
 
 
-def hypoxic_voxels(a_brix: ArrayOrFloat, threshold: float = A_THRESHOLD) -> np.ndarray:
+def hypoxic_voxels(a_brix: ArrayOrFloat, threshold: ArrayOrFloat = A_THRESHOLD) -> np.ndarray:
     """True where A_Brix is below ``threshold`` (a hypoxic voxel); NaN (no fit) gives False.
 
     Parameters
     ----------
     a_brix : float or array
         Brix amplitudes.
-    threshold : float
+    threshold : float or array
         The hypoxia threshold, default :data:`A_THRESHOLD`.
     """
-    return _rounded(a_brix) < round(float(threshold), COMPARISON_DECIMALS)
+    return _rounded(a_brix) < _rounded(threshold)
 
 
 def hypoxia_class(value: float, cutoff: float) -> str:
     """"more hypoxic" when ``value`` is at or above ``cutoff``, else "less hypoxic" (check NaN before calling)."""
     return MORE_HYPOXIC if bool(at_or_above(value, cutoff)) else LESS_HYPOXIC
+
+
+def hypoxia_classes(values: ArrayOrFloat, cutoff: ArrayOrFloat) -> np.ndarray:
+    """:func:`hypoxia_class` of each value (array of str); NaN gives "less hypoxic" (check NaN before calling)."""
+    return np.where(at_or_above(values, cutoff), MORE_HYPOXIC, LESS_HYPOXIC)

@@ -11,8 +11,8 @@ score >= cutoff (0) -> "more hypoxic", else "less hypoxic". Reference values can
 (:func:`signature_with_reference`, :func:`~HypoxiaMarkersLib.genes.signatures.save_signature`) so that a single new
 patient is scored against a reference cohort (:func:`score_single_sample`).
 
-Reading files is in :mod:`.expression`, signatures in :mod:`.signatures`; the
-names a caller needs are re-exported here.
+Reading files is in :mod:`.expression` (one module per format in :mod:`.formats`), signatures in
+:mod:`.signatures`.
 """
 
 from __future__ import annotations
@@ -26,27 +26,14 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import InputError
-from .expression import (  # noqa: F401  (re-exported API)
-    ORIENTATIONS,
-    PROBE_ID_PATTERNS,
-    ExpressionData,
-    ProbeMap,
-    ScaleCheck,
-    check_scale,
-    expression_from_frame,
-    read_expression,
-    read_patient_map,
-    read_probe_map,
-)
-from .signatures import (  # noqa: F401  (re-exported API)
-    METHODS,
-    PROBE_SELECTIONS,
-    Signature,
-    SignatureGene,
-    load_signature,
-    save_signature,
-    signature_from_dict,
-)
+from ..rules import at_or_above
+
+# read_expression, read_patient_map, read_probe_map, ORIENTATIONS and save_signature are also imported from here
+# by cli/commands/genes.py and slicer/logic.py (re-exports the lead can drop once those import them directly).
+from .expression import expression_from_frame, read_expression  # noqa: F401
+from .formats.annotations import read_patient_map, read_probe_map  # noqa: F401
+from .formats.model import ORIENTATIONS, PROBE_ID_PATTERNS, ExpressionData  # noqa: F401
+from .signatures import PROBE_SELECTIONS, Signature, load_signature, save_signature  # noqa: F401
 
 #: Below this many samples, per-gene medians of the cohort are a shaky reference: a warning says so.
 MIN_REFERENCE_SAMPLES = 10
@@ -247,7 +234,66 @@ def score_samples(
     -------
     GeneScores
     """
-    signature = signature if signature is not None else load_signature()
+    signature = _with_overrides(signature if signature is not None else load_signature(), cutoff, probe_selection)
+    mode = _resolve_reference_mode(reference, signature)
+    warnings: List[str] = list(expression.warnings)
+    samples = list(expression.values.columns)
+
+    rows = match_signature_rows(expression, signature)
+    missing = _check_missing_genes(expression, signature, rows, allow_missing, warnings)
+    genes = [g for g in signature.genes if g.symbol in rows]
+    gene_values, probes = _gene_values(expression, signature, genes, rows, mode, warnings)
+    symbols = [g.symbol for g in genes]
+    ref, scale, n_reference = _references(gene_values, genes, signature, mode, reference, reference_scale,
+                                          expression.source, samples, warnings)
+    centred = (gene_values - ref[:, None]) / scale[:, None]
+    score, n_genes = _weighted_scores(centred, np.array([g.weight for g in genes]), allow_missing)
+    _warn_missing_values(~np.isfinite(centred), samples, symbols, allow_missing, warnings)
+
+    table = pd.DataFrame({"hypoxia_score": score, "classification": classify_scores(score, signature),
+                          "n_genes": n_genes}, index=pd.Index(samples, name="sample"))
+    index_of = {s: k for k, s in enumerate(symbols)}
+    for prefix, data in (("centred_", centred), ("expression_", gene_values), ("reference_", ref)):
+        for gene in signature.symbols:
+            # Every signature gene has its columns, NaN when missing, so the layout does not depend on the data.
+            table[prefix + gene] = data[index_of[gene]] if gene in index_of else np.nan
+    parameters = {
+        "signature": signature.name,
+        "signature_source": signature.source,
+        "method": signature.method,
+        "cutoff": signature.cutoff,
+        "probe_selection": signature.probe_selection,
+        "reference": mode,
+        "allow_missing": bool(allow_missing),
+        "weights": {g.symbol: g.weight for g in signature.genes},
+    }
+    zscore = signature.method == "zscore_mean"
+    return GeneScores(
+        table=table,
+        reference=dict(zip(symbols, ref.tolist())),
+        reference_scale=dict(zip(symbols, scale.tolist())) if zscore else {},
+        reference_source=mode,
+        n_reference_samples=n_reference,
+        probes=probes,
+        matched_names={g: sorted(set(rows[g]["name"])) for g in symbols},
+        n_candidate_rows={g: int(len(rows[g])) for g in symbols},
+        missing_genes=missing,
+        warnings=warnings,
+        signature=signature,
+        expression_source=expression.source,
+        parameters=parameters,
+    )
+
+
+def classify_scores(score: np.ndarray, signature: Signature) -> np.ndarray:
+    """The signature's class label of each score (:func:`rules.at_or_above` its cutoff); "" where NaN."""
+    high, low = signature.classes["at_or_above_cutoff"], signature.classes["below_cutoff"]
+    score = np.asarray(score, dtype=float)
+    return np.where(np.isnan(score), "", np.where(at_or_above(score, signature.cutoff), high, low))
+
+
+def _with_overrides(signature: Signature, cutoff: Optional[float], probe_selection: Optional[str]) -> Signature:
+    """The signature with the caller's cutoff and probe selection, checked."""
     if cutoff is not None:
         if not math.isfinite(float(cutoff)):
             raise InputError(f"cutoff {cutoff} is not finite", source="--cutoff", expected="a finite number")
@@ -257,37 +303,42 @@ def score_samples(
             raise InputError(f"unknown probe selection {probe_selection!r}", source="--probe-selection",
                              expected=" or ".join(PROBE_SELECTIONS))
         signature = replace(signature, probe_selection=probe_selection)
-    mode = _resolve_reference_mode(reference, signature)
-    warnings: List[str] = list(expression.warnings)
-    values = expression.values
-    samples = list(values.columns)
-    n_samples = len(samples)
+    return signature
 
-    rows = match_signature_rows(expression, signature)
+
+def _check_missing_genes(expression: ExpressionData, signature: Signature, rows, allow_missing: bool,
+                         warnings: List[str]) -> Dict[str, List[str]]:
+    """Signature genes absent from the data (symbol -> names tried): an error unless ``allow_missing``."""
     missing = {g.symbol: list(g.names) for g in signature.genes if g.symbol not in rows}
-    if missing:
-        tried = "; ".join(f"{gene} (tried {', '.join(names)})" for gene, names in missing.items())
-        if not allow_missing or len(missing) == len(signature.genes):
-            hint = ""
-            labels = [str(x) for x in values.index[:3]]
-            if expression.gene_source == "row labels" and any(
-                any(p.match(x) for p in PROBE_ID_PATTERNS) for x in labels
-            ):
-                hint = f"; the row labels look like probe IDs (e.g. {labels[0]}): give a probe map (--probe-map)"
-            raise InputError(
-                f"signature gene(s) missing: {tried}{hint}", source=expression.source,
-                field=f"gene labels ({expression.gene_source})",
-                expected=f"all {len(signature.genes)} genes of signature {signature.name} "
-                         "(--allow-missing scores on the genes present)",
-            )
-        warnings.append(f"scored on {len(signature.genes) - len(missing)} of {len(signature.genes)} genes; "
-                        f"missing from the data: {tried}")
-    genes = [g for g in signature.genes if g.symbol in rows]
+    if not missing:
+        return missing
+    tried = "; ".join(f"{gene} (tried {', '.join(names)})" for gene, names in missing.items())
+    if not allow_missing or len(missing) == len(signature.genes):
+        hint = ""
+        labels = [str(x) for x in expression.values.index[:3]]
+        if expression.gene_source == "row labels" and any(
+            any(p.match(x) for p in PROBE_ID_PATTERNS) for x in labels
+        ):
+            hint = f"; the row labels look like probe IDs (e.g. {labels[0]}): give a probe map (--probe-map)"
+        raise InputError(
+            f"signature gene(s) missing: {tried}{hint}", source=expression.source,
+            field=f"gene labels ({expression.gene_source})",
+            expected=f"all {len(signature.genes)} genes of signature {signature.name} "
+                     "(--allow-missing scores on the genes present)",
+        )
+    warnings.append(f"scored on {len(signature.genes) - len(missing)} of {len(signature.genes)} genes; "
+                    f"missing from the data: {tried}")
+    return missing
 
-    # One row of values per gene: the stored probe(s) when scoring against stored references, else the rule.
+
+def _gene_values(expression: ExpressionData, signature: Signature, genes, rows, mode: str,
+                 warnings: List[str]):
+    """One row of values per gene, (genes, samples): the stored probe(s) when scoring against stored references,
+    else the signature's probe-selection rule; and the probes used per gene."""
+    values = expression.values
     matrix = values.to_numpy(dtype=float)
     position = {label: i for i, label in enumerate(values.index)}
-    gene_values = np.empty((len(genes), n_samples))
+    gene_values = np.empty((len(genes), values.shape[1]))
     probes: Dict[str, List[str]] = {}
     for k, gene in enumerate(genes):
         candidates = list(rows[gene.symbol]["row"])
@@ -312,15 +363,20 @@ def score_samples(
         with np.errstate(invalid="ignore"), _quiet_nan_warnings():
             gene_values[k] = block[0] if len(chosen) == 1 else np.nanmean(block, axis=0)
         probes[gene.symbol] = chosen
+    return gene_values, probes
 
-    # Reference values (and scales for zscore_mean).
+
+def _references(gene_values: np.ndarray, genes, signature: Signature, mode: str, reference, reference_scale,
+                source: Optional[str], samples: List[str], warnings: List[str]):
+    """Reference value and scale of each gene (scale 1 unless ``zscore_mean``) and the reference cohort's size."""
     symbols = [g.symbol for g in genes]
+    n_samples = len(samples)
     zscore = signature.method == "zscore_mean"
-    n_reference = None
+    unit = np.ones(len(genes))
     if mode == "cohort":
         if n_samples < 2:
             raise InputError(
-                f"a single sample ({samples[0]}) cannot be centred on itself", source=expression.source,
+                f"a single sample ({samples[0]}) cannot be centred on itself", source=source,
                 field="samples", expected="several samples, or a signature with stored reference values "
                                           "(--signature FILE written with --save-reference)",
             )
@@ -329,35 +385,36 @@ def score_samples(
                             "cohorts are unstable: consider a stored reference")
         with _quiet_nan_warnings():
             ref = np.nanmedian(gene_values, axis=1)
-            scale = np.nanstd(gene_values, axis=1, ddof=1) if zscore else np.ones(len(genes))
-        n_reference = n_samples
+            scale = np.nanstd(gene_values, axis=1, ddof=1) if zscore else unit
         if zscore and not np.all(np.isfinite(scale) & (scale > 0)):
             bad = [s for s, v in zip(symbols, scale) if not (np.isfinite(v) and v > 0)]
-            raise InputError(f"no spread to scale on for {', '.join(bad)}", source=expression.source,
+            raise InputError(f"no spread to scale on for {', '.join(bad)}", source=source,
                              field="samples", expected="at least two different values per gene for zscore_mean")
-    elif mode == "stored":
+        return ref, scale, n_samples
+    if mode == "stored":
         ref = np.array([g.reference for g in genes], dtype=float)
-        scale = np.array([g.reference_scale for g in genes], dtype=float) if zscore else np.ones(len(genes))
-    else:
-        given = _given_values(reference, signature, "reference")  # type: ignore[arg-type]
-        lacking = [s for s in symbols if s not in given]
-        if lacking:
-            raise InputError(f"no reference value for {', '.join(lacking)}", source="reference",
-                             expected="a value for every signature gene present in the data")
-        ref = np.array([given[s] for s in symbols])
-        if zscore:
-            given_scale = _given_values(reference_scale, signature, "reference_scale")
-            with _quiet_nan_warnings():
-                cohort_scale = np.nanstd(gene_values, axis=1, ddof=1)
-            scale = np.array([given_scale.get(s, c) for s, c in zip(symbols, cohort_scale)])
-            if not np.all(np.isfinite(scale) & (scale > 0)):
-                raise InputError("no usable scale for zscore_mean", source="reference_scale",
-                                 expected="a positive scale for every gene (or several samples)")
-        else:
-            scale = np.ones(len(genes))
+        scale = np.array([g.reference_scale for g in genes], dtype=float) if zscore else unit
+        return ref, scale, None
+    given = _given_values(reference, signature, "reference")  # type: ignore[arg-type]
+    lacking = [s for s in symbols if s not in given]
+    if lacking:
+        raise InputError(f"no reference value for {', '.join(lacking)}", source="reference",
+                         expected="a value for every signature gene present in the data")
+    ref = np.array([given[s] for s in symbols])
+    if not zscore:
+        return ref, unit, None
+    given_scale = _given_values(reference_scale, signature, "reference_scale")
+    with _quiet_nan_warnings():
+        cohort_scale = np.nanstd(gene_values, axis=1, ddof=1)
+    scale = np.array([given_scale.get(s, c) for s, c in zip(symbols, cohort_scale)])
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        raise InputError("no usable scale for zscore_mean", source="reference_scale",
+                         expected="a positive scale for every gene (or several samples)")
+    return ref, scale, None
 
-    centred = (gene_values - ref[:, None]) / scale[:, None]
-    weights = np.array([g.weight for g in genes])
+
+def _weighted_scores(centred: np.ndarray, weights: np.ndarray, allow_missing: bool):
+    """Weighted mean of the centred values per sample (NaN when no gene counts) and the genes it used."""
     available = np.isfinite(centred)
     if allow_missing:
         used = available
@@ -367,52 +424,21 @@ def score_samples(
     denominator = np.where(used, np.abs(weights)[:, None], 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(denominator > 0, numerator / denominator, np.nan)
-    n_genes = np.where(np.isfinite(score), used.sum(axis=0), 0)
+    return score, np.where(np.isfinite(score), used.sum(axis=0), 0)
 
-    gaps = ~available
-    if gaps.any():
-        listed = []
-        for j in np.flatnonzero(gaps.any(axis=0))[:10]:
-            listed.append(f"{samples[j]} ({', '.join(s for s, g in zip(symbols, gaps[:, j]) if g)})")
-        more = int(gaps.any(axis=0).sum()) - len(listed)
-        what = "scored on the other genes" if allow_missing else "not scored (use --allow-missing to score on the rest)"
-        warnings.append(f"missing values in signature genes, samples {what}: {'; '.join(listed)}"
-                        + (f"; and {more} more" if more > 0 else ""))
 
-    high, low = signature.classes["at_or_above_cutoff"], signature.classes["below_cutoff"]
-    classification = np.where(np.isnan(score), "", np.where(score >= signature.cutoff, high, low))
-    table = pd.DataFrame({"hypoxia_score": score, "classification": classification, "n_genes": n_genes},
-                         index=pd.Index(samples, name="sample"))
-    index_of = {s: k for k, s in enumerate(symbols)}
-    for prefix, data in (("centred_", centred), ("expression_", gene_values), ("reference_", ref)):
-        for gene in signature.symbols:
-            # Every signature gene has its columns, NaN when missing, so the layout does not depend on the data.
-            table[prefix + gene] = data[index_of[gene]] if gene in index_of else np.nan
-    parameters = {
-        "signature": signature.name,
-        "signature_source": signature.source,
-        "method": signature.method,
-        "cutoff": signature.cutoff,
-        "probe_selection": signature.probe_selection,
-        "reference": mode,
-        "allow_missing": bool(allow_missing),
-        "weights": {g.symbol: g.weight for g in signature.genes},
-    }
-    return GeneScores(
-        table=table,
-        reference=dict(zip(symbols, ref.tolist())),
-        reference_scale=dict(zip(symbols, scale.tolist())) if zscore else {},
-        reference_source=mode,
-        n_reference_samples=n_reference,
-        probes=probes,
-        matched_names={g: sorted(set(rows[g]["name"])) for g in symbols},
-        n_candidate_rows={g: int(len(rows[g])) for g in symbols},
-        missing_genes=missing,
-        warnings=warnings,
-        signature=signature,
-        expression_source=expression.source,
-        parameters=parameters,
-    )
+def _warn_missing_values(gaps: np.ndarray, samples: List[str], symbols: List[str], allow_missing: bool,
+                         warnings: List[str]) -> None:
+    """A warning naming (up to 10) samples with missing values in signature genes."""
+    if not gaps.any():
+        return
+    listed = []
+    for j in np.flatnonzero(gaps.any(axis=0))[:10]:
+        listed.append(f"{samples[j]} ({', '.join(s for s, g in zip(symbols, gaps[:, j]) if g)})")
+    more = int(gaps.any(axis=0).sum()) - len(listed)
+    what = "scored on the other genes" if allow_missing else "not scored (use --allow-missing to score on the rest)"
+    warnings.append(f"missing values in signature genes, samples {what}: {'; '.join(listed)}"
+                    + (f"; and {more} more" if more > 0 else ""))
 
 
 class _quiet_nan_warnings:
@@ -484,8 +510,7 @@ def score_patients(scores: GeneScores, sample_to_patient: Union[Mapping[str, str
         (out["n_more_hypoxic"] == 0) | (out["n_more_hypoxic"] == out["n_biopsies"])
     )
     score = out["hypoxia_score"].to_numpy(dtype=float)
-    out["classification"] = np.where(np.isnan(score), "", np.where(score >= signature.cutoff, high,
-                                                                   signature.classes["below_cutoff"]))
+    out["classification"] = classify_scores(score, signature)
     out.index.name = "patient"
     out = out.reset_index()
     return out[["patient", "hypoxia_score", "classification", "n_biopsies", "n_biopsies_not_scored",

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from .. import rules
 from ..errors import InputError
 from ..io.outputs import atomic_file, to_jsonable
+from ..rules import GENE_SCORE_CUTOFF, LESS_HYPOXIC, MORE_HYPOXIC
 
 #: Scoring methods a signature may name.
 #: ``centred_mean``: weighted mean of (log2 expression - reference) (SPEC §2, the 6-gene hypoxia score).
@@ -43,7 +45,7 @@ PROBE_SELECTIONS = ("highest_mean", "average")
 
 DEFAULT_SIGNATURE_PATH = Path(__file__).resolve().parent / "data" / "hypoxia6.json"
 
-DEFAULT_CLASSES = {"at_or_above_cutoff": "more hypoxic", "below_cutoff": "less hypoxic"}
+DEFAULT_CLASSES = {"at_or_above_cutoff": MORE_HYPOXIC, "below_cutoff": LESS_HYPOXIC}
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Signature:
     name: str
     genes: Tuple[SignatureGene, ...]
     method: str = "centred_mean"
-    cutoff: float = 0.0
+    cutoff: float = GENE_SCORE_CUTOFF
     probe_selection: str = "highest_mean"
     classes: Dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     description: str = ""
@@ -142,7 +144,8 @@ class Signature:
         """The class label of one score ("" when the score is NaN)."""
         if score is None or not math.isfinite(score):
             return ""
-        return self.classes["at_or_above_cutoff"] if score >= self.cutoff else self.classes["below_cutoff"]
+        at_or_above = bool(rules.at_or_above(score, self.cutoff))
+        return self.classes["at_or_above_cutoff"] if at_or_above else self.classes["below_cutoff"]
 
     def to_dict(self) -> Dict[str, Any]:
         """The signature as plain data, in the file layout (``source`` left out)."""
@@ -229,7 +232,7 @@ def signature_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> S
     if selection not in PROBE_SELECTIONS:
         raise InputError(f"unknown probe selection {selection!r}", source=source, field="probe_selection",
                          expected=" or ".join(PROBE_SELECTIONS))
-    cutoff = _number(data.get("cutoff", 0.0), source=source, field_name="cutoff")
+    cutoff = _number(data.get("cutoff", GENE_SCORE_CUTOFF), source=source, field_name="cutoff")
     classes = data.get("classes", DEFAULT_CLASSES)
     if (
         not isinstance(classes, Mapping)

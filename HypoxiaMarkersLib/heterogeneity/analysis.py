@@ -32,6 +32,16 @@ import pandas as pd
 
 from ..errors import InputError
 from ..progress import ProgressCallback, report
+from ..rules import (
+    A_THRESHOLD,
+    GENE_SCORE_CUTOFF,
+    HF_CUTOFF,
+    MORE_HYPOXIC,
+    PATCH_SIZE,
+    at_or_above,
+    hypoxia_classes,
+    hypoxic_voxels,
+)
 from .clustering import ClusteringFit, fit_clustering
 from .variance import (
     DEFAULT_KS,
@@ -42,18 +52,12 @@ from .variance import (
     variance_components,
 )
 from .virtual_biopsy import (
-    DEFAULT_A_THRESHOLD,
-    PATCH_SIZE,
     clustered_sd,
     scattered_sd,
     virtual_biopsies,
 )
 
-MORE_HYPOXIC = "more hypoxic"
-LESS_HYPOXIC = "less hypoxic"
 TRANSFORMS = ("logit", "none")
-DEFAULT_HF_CUTOFF = 0.27
-DEFAULT_GENE_CUTOFF = 0.0
 # Below this many tumours the bootstrap over tumours has very few distinct resamples and the F interval leans
 # entirely on normality: intervals are reported with a note.
 FEW_TUMOURS = 10
@@ -162,10 +166,6 @@ def _transform_fraction(hypoxic: np.ndarray, n: np.ndarray, transform: str) -> n
     raise InputError(f"unknown transform '{transform}'", field="transform", expected=" or ".join(TRANSFORMS))
 
 
-def _call(values: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
-    return np.where(np.asarray(values) >= cutoff, MORE_HYPOXIC, LESS_HYPOXIC)
-
-
 # --------------------------------------------------------------------------------------------------- slices
 
 
@@ -238,7 +238,8 @@ def slice_heterogeneity(
         ``hypoxic`` (hypoxic voxels) and ``is_biopsy_slice`` (exactly one True per patient); optional ``k_index``
         and ``hf_cutoff`` (per-patient cutoff, e.g. from the image results).
     hf_cutoff : float, optional
-        A slice or tumour is "more hypoxic" when its HF >= hf_cutoff. Default: the ``hf_cutoff`` column, else 0.27.
+        A slice or tumour is "more hypoxic" when its HF >= hf_cutoff (:func:`rules.at_or_above`). Default: the
+        ``hf_cutoff`` column, else :data:`rules.HF_CUTOFF`.
     transform : str
         ``"logit"`` (default: empirical logit of hypoxic/fitted) or ``"none"`` (the HF itself) for the ANOVA.
     settings : VarianceSettings
@@ -260,7 +261,7 @@ def slice_heterogeneity(
     if hf_cutoff is not None:
         table["hf_cutoff"] = float(hf_cutoff)
     elif "hf_cutoff" not in table.columns:
-        table["hf_cutoff"] = DEFAULT_HF_CUTOFF
+        table["hf_cutoff"] = HF_CUTOFF
     table["hf_cutoff"] = table["hf_cutoff"].astype(float)
     if "k_index" not in table.columns:
         table["k_index"] = -1
@@ -285,12 +286,12 @@ def slice_heterogeneity(
     tumours = tumours[tumours["n_slices"] > 0].reset_index(drop=True)
     if tumours.empty:
         raise InputError("no slice has a fitted voxel", field="fitted", expected="slices with fitted voxels")
-    tumours["classification"] = _call(tumours["hypoxic_fraction"], tumours["hf_cutoff"])
+    tumours["classification"] = hypoxia_classes(tumours["hypoxic_fraction"], tumours["hf_cutoff"])
 
     used = table.loc[~without_fit & table["patient"].isin(tumours["patient"])].copy()
     used["hypoxic_fraction"] = used["hypoxic"] / used["fitted"]
     used["value"] = _transform_fraction(used["hypoxic"].to_numpy(), used["fitted"].to_numpy(), transform)
-    used["classification"] = _call(used["hypoxic_fraction"], used["hf_cutoff"])
+    used["classification"] = hypoxia_classes(used["hypoxic_fraction"], used["hf_cutoff"])
     tumour_index = tumours.set_index("patient")
     used["tumour_hypoxic_fraction"] = tumour_index.loc[used["patient"], "hypoxic_fraction"].to_numpy()
     used["tumour_classification"] = tumour_index.loc[used["patient"], "classification"].to_numpy()
@@ -377,7 +378,7 @@ class BiopsyHeterogeneity:
 def biopsy_heterogeneity(
     table: pd.DataFrame,
     *,
-    cutoff: float = DEFAULT_GENE_CUTOFF,
+    cutoff: float = GENE_SCORE_CUTOFF,
     settings: VarianceSettings = VarianceSettings(),
     source: Optional[str] = None,
 ) -> BiopsyHeterogeneity:
@@ -399,7 +400,7 @@ def biopsy_heterogeneity(
     table = _check_columns(table, ("tumour", "value"), source or "biopsies")
     values = table["value"].to_numpy(dtype=float)
     tumours = table["tumour"].astype(str).to_numpy()
-    high = values >= cutoff
+    high = at_or_above(values, cutoff)
     frame = pd.DataFrame({"patient": tumours, "value": values, "high": high})
     grouped = frame.groupby("patient", sort=False)
     out = pd.DataFrame({
@@ -410,7 +411,7 @@ def biopsy_heterogeneity(
         "max_score": grouped["value"].max(),
         "n_more_hypoxic": grouped["high"].sum().astype(int),
     })
-    out["classification"] = _call(out["mean_score"], cutoff)
+    out["classification"] = hypoxia_classes(out["mean_score"], cutoff)
     out["calls_agree"] = (out["n_more_hypoxic"] == 0) | (out["n_more_hypoxic"] == out["n_biopsies"])
     tumour_high = (out["classification"] == MORE_HYPOXIC).to_numpy()
     agreeing = np.where(tumour_high, out["n_more_hypoxic"], out["n_biopsies"] - out["n_more_hypoxic"])
@@ -453,7 +454,7 @@ class TumourSlice:
     a_brix: np.ndarray
     tumour_mask: np.ndarray
     spacing: Tuple[float, float] = (1.0, 1.0)
-    a_threshold: float = DEFAULT_A_THRESHOLD
+    a_threshold: float = A_THRESHOLD
     slice: int = -1
     k_index: int = -1
 
@@ -530,7 +531,7 @@ def virtual_biopsy_heterogeneity(
     tumour_slices : iterable of TumourSlice
         One slice per tumour (e.g. the biopsy slice).
     patch_size : int
-        Voxels per virtual biopsy (12).
+        Voxels per virtual biopsy (:data:`rules.PATCH_SIZE`).
     min_valid_voxels : int
         Fitted voxels a patch needs to have an HF (6).
     seed : int
@@ -563,8 +564,7 @@ def virtual_biopsy_heterogeneity(
             )
         except InputError as error:
             fitted = mask & np.isfinite(np.asarray(item.a_brix, dtype=float))
-            with np.errstate(invalid="ignore"):
-                n_hypoxic = int(np.sum(fitted & (np.asarray(item.a_brix, dtype=float) < item.a_threshold)))
+            n_hypoxic = int(np.sum(fitted & hypoxic_voxels(item.a_brix, item.a_threshold)))
             row.update(n_biopsies=0, n_used=0,
                        slice_hypoxic_fraction=n_hypoxic / fitted.sum() if fitted.sum() else np.nan,
                        mean_hypoxic_fraction=np.nan, sd_hypoxic_fraction=np.nan, note=error.reason)

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .virtual_biopsy import PATCH_SIZE, clustered_sd, scattered_sd
+from ..rules import PATCH_SIZE
+from .virtual_biopsy import clustered_sd, scattered_sd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,7 +242,7 @@ def reference_curves(
         Tumour voxels on the slice for the hypergeometric curve (use the cohort's median; the curve barely
         depends on it above a few hundred voxels).
     patch_size : int
-        Voxels per virtual biopsy (12).
+        Voxels per virtual biopsy (:data:`rules.PATCH_SIZE`).
     fit : ClusteringFit, optional
         Adds the fitted GAM curve (NaN outside the fitted HF range).
 

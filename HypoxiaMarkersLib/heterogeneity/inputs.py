@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .analysis import DEFAULT_HF_CUTOFF, TumourSlice
+from ..rules import A_THRESHOLD, HF_CUTOFF, at_or_above
+from .analysis import TumourSlice
 from .variance import long_table_from_frame
-from .virtual_biopsy import DEFAULT_A_THRESHOLD
 
 SLICE_COLUMNS = ("slice", "k_index", "voxels", "fitted", "hypoxic", "is_biopsy_slice")
 SLICE_CHOICES = ("biopsy", "largest")
@@ -46,11 +46,11 @@ class ImageResult:
 
     @property
     def hf_cutoff(self) -> float:
-        return float(self.summary.get("parameters", {}).get("hf_cutoff", DEFAULT_HF_CUTOFF))
+        return float(self.summary.get("parameters", {}).get("hf_cutoff", HF_CUTOFF))
 
     @property
     def a_threshold(self) -> float:
-        return float(self.summary.get("parameters", {}).get("a_threshold", DEFAULT_A_THRESHOLD))
+        return float(self.summary.get("parameters", {}).get("a_threshold", A_THRESHOLD))
 
 
 def find_image_folders(paths: Sequence[Union[str, Path]]) -> List[Path]:
@@ -162,7 +162,8 @@ def load_tumour_slice(
         The biopsy slice of the image results (default), the slice with most tumour voxels, or a slice number
         (1 = most caudal).
     a_threshold : float, optional
-        Hypoxic when A_Brix < a_threshold; default: the patient's own threshold from ``summary.json`` (1.56).
+        Hypoxic when A_Brix < a_threshold; default: the patient's own threshold from ``summary.json``
+        (:data:`rules.A_THRESHOLD` when it has none).
     """
     from ..io.volumes import read_volume
 
@@ -236,7 +237,7 @@ def read_biopsy_scores(
         scored = pd.to_numeric(raw[value_column].str.strip(), errors="coerce")
         keep = scored.notna().to_numpy()
         calls = raw["classification"].astype(str).str.strip().to_numpy()[keep]
-        high = (scored[keep] >= cutoff).to_numpy()
+        high = at_or_above(scored[keep], cutoff)
         overlap = set(calls[high]) & set(calls[~high])
         if overlap:
             raise InputError(

@@ -31,9 +31,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..errors import InputError
-
-PATCH_SIZE = 12
-DEFAULT_A_THRESHOLD = 1.56
+from ..rules import A_THRESHOLD, PATCH_SIZE, hypoxic_voxels
 
 
 @dataclass(frozen=True)
@@ -161,7 +159,7 @@ def draw_patches(
     n_biopsies : int, optional
         Patches to draw; default ``floor(n_tumour_voxels / patch_size)``.
     patch_size : int
-        Voxels per patch (default 12).
+        Voxels per patch (default :data:`rules.PATCH_SIZE`).
     spacing : (float, float)
         Voxel size (mm) along rows (j) and columns (i), so patches are round in millimetres.
     seed : int or Generator, optional
@@ -204,7 +202,7 @@ def virtual_biopsies(
     a_brix: np.ndarray,
     tumour_mask: np.ndarray,
     *,
-    a_threshold: float = DEFAULT_A_THRESHOLD,
+    a_threshold: float = A_THRESHOLD,
     n_biopsies: Optional[int] = None,
     patch_size: int = PATCH_SIZE,
     spacing: Sequence[float] = (1.0, 1.0),
@@ -220,11 +218,11 @@ def virtual_biopsies(
     tumour_mask : ndarray of bool, same shape
         The tumour on the slice.
     a_threshold : float
-        A voxel is hypoxic when A_Brix < a_threshold (default 1.56).
+        A voxel is hypoxic when A_Brix < a_threshold (:func:`rules.hypoxic_voxels`, default :data:`rules.A_THRESHOLD`).
     n_biopsies : int, optional
         Default ``floor(n_tumour_voxels / patch_size)``.
     patch_size : int
-        Default 12.
+        Default :data:`rules.PATCH_SIZE`.
     spacing : (float, float)
         Voxel size (mm) along rows and columns.
     min_valid_voxels : int
@@ -247,8 +245,7 @@ def virtual_biopsies(
     if not np.isfinite(a_threshold):
         raise InputError("the A_Brix threshold must be a finite number", field="a_threshold")
     valid = mask & np.isfinite(a)
-    with np.errstate(invalid="ignore"):
-        hypoxic = valid & (a < a_threshold)
+    hypoxic = valid & hypoxic_voxels(a, a_threshold)
     return virtual_biopsies_of_pattern(
         hypoxic,
         valid,

@@ -7,11 +7,10 @@ from typing import List
 
 import numpy as np
 
+from .. import rules
 from ..errors import InputError
 from ..volume import Geometry
 
-MORE_HYPOXIC = "more hypoxic"
-LESS_HYPOXIC = "less hypoxic"
 NOT_AVAILABLE = "not available"
 
 
@@ -19,13 +18,13 @@ def classify(hypoxic_fraction: float, cutoff: float) -> str:
     """'more hypoxic' when the fraction is at or above the cutoff, 'less hypoxic' below, else 'not available'."""
     if not np.isfinite(hypoxic_fraction):
         return NOT_AVAILABLE
-    return MORE_HYPOXIC if hypoxic_fraction >= cutoff else LESS_HYPOXIC
+    return rules.hypoxia_class(hypoxic_fraction, cutoff)
 
 
 def hypoxic_voxels(a_brix: np.ndarray, fitted: np.ndarray, a_threshold: float) -> np.ndarray:
-    """Voxels that are fitted and have A_Brix below ``a_threshold`` (boolean, same shape)."""
+    """Voxels that are fitted and have A_Brix below ``a_threshold`` (:func:`rules.hypoxic_voxels`; boolean)."""
     with np.errstate(invalid="ignore"):
-        return np.asarray(fitted, dtype=bool) & (np.asarray(a_brix) < a_threshold)
+        return np.asarray(fitted, dtype=bool) & rules.hypoxic_voxels(a_brix, a_threshold)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..io.outputs import atomic_output_dir, write_json
 from ..io.volumes import write_volume
+from ..rules import A_THRESHOLD
 from ..volume import DceSeries, Geometry
 from .brix import brix_curve
 from .hypoxia import tumour_slices_caudal_to_cranial
@@ -183,7 +184,7 @@ def make_phantom(
     frame_interval_s: float = 10.0,
     baseline_frames: int = 10,
     tumour_radii_mm: Sequence[float] = (22.0, 18.0, 14.0),
-    a_threshold: float = 1.56,
+    a_threshold: float = A_THRESHOLD,
     a_margin: float = 0.07,
     k_diff_range: Sequence[float] = (1.0, 5.0),
     k_el_range: Sequence[float] = (0.0, 0.12),

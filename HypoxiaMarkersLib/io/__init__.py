@@ -1,11 +1,16 @@
-"""Reading the inputs: DCE series (every format), frame times, tumour masks. One import for the commands.
+"""Reading and writing files: DCE series (every format), frame times, tumour masks, volumes, atomic outputs.
 
-The work is done in three modules, one concern each:
+One import for the commands; the work is done in one module per concern:
 
-- :mod:`dce_io`: 4D files (NRRD, Slicer .seq.nrrd and MultiVolume NRRD, NIfTI, MetaImage), lists of 3D volumes,
+- :mod:`.dce`: 4D files (NRRD, Slicer .seq.nrrd and MultiVolume NRRD, NIfTI, MetaImage), lists of 3D volumes,
   frame times, signal checks, and writing series;
-- :mod:`dicom_io`: a folder of DICOM files of one dynamic series;
-- :mod:`mask_io`: tumour masks (label maps, Slicer segmentations) resampled onto the DCE grid.
+- :mod:`.dicom`: a folder of DICOM files of one dynamic series;
+- :mod:`.masks`: tumour masks (label maps, Slicer segmentations) resampled onto the DCE grid;
+- :mod:`.volumes`: one 3D volume to and from a file, with its :class:`~HypoxiaMarkersLib.volume.Geometry`;
+- :mod:`.outputs`: atomic writers (a file or a folder appears whole or not at all).
+
+May import: numpy, SimpleITK, pydicom, the base modules and ``imaging.timing`` (frame times). Never ``pipeline``,
+``cli``, ``report``, ``slicer`` or ``argparse`` (``Testing/Python/test_import_graph.py``).
 """
 
 from __future__ import annotations

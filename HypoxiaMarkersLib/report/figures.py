@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from ..rules import at_or_above
 from .km_figure import COLOURS
 
 MORE_COLOUR = COLOURS[0]
@@ -93,7 +94,7 @@ def plot_biopsy_vs_tumour(biopsy_hf: Sequence[float], tumour_hf: Sequence[float]
     """
     x = np.asarray(tumour_hf, dtype=float)
     y = np.asarray(biopsy_hf, dtype=float)
-    same = (x >= hf_cutoff) == (y >= hf_cutoff)
+    same = at_or_above(x, hf_cutoff) == at_or_above(y, hf_cutoff)
     figure = _figure((5.2, 5.0))
     ax = figure.add_subplot(1, 1, 1)
     ax.plot([0, 1], [0, 1], color="0.6", linewidth=1, label="identity")
@@ -124,7 +125,7 @@ def plot_gene_scores(scores: Sequence[float], path: Path, *, cutoff: float, xlab
     first = np.floor((values.min() - cutoff) / width)
     last = np.floor((values.max() - cutoff) / width) + 1
     bins = cutoff + width * np.arange(first, last + 1)
-    high = values >= cutoff
+    high = at_or_above(values, cutoff)
     ax.hist([values[~high], values[high]], bins=bins, stacked=True, color=[LESS_COLOUR, MORE_COLOUR],
             label=[f"less hypoxic (n = {int((~high).sum())})", f"more hypoxic (n = {int(high.sum())})"])
     ax.axvline(cutoff, color="0.2", linestyle="--", linewidth=1, label=f"cutoff = {cutoff:g}")

@@ -16,6 +16,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import InputError
 from ..progress import ProgressCallback
+from ..rules import GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS, HSCOMP_CUTOFF, at_or_above
 from .composite import hscomp, optimism_corrected_hr, permutation_test, search_line
 from .cutoff import CutoffResult, fixed_cutoff, optimal_cutoff
 from .groups import GROUP_NAMES, classify_groups, compare_groups
@@ -153,7 +154,7 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
                                 permutations=permutations, seed=seed, progress=progress)
     else:
         chosen = fixed_cutoff(time, event, marker, float(cutoff))
-    high = marker >= chosen.value
+    high = at_or_above(marker, chosen.value)
     high_name = f"{name}_high"
     cox_dichotomous = cox_fit(time, event, pd.DataFrame({high_name: high.astype(float)}), conf_level=conf_level)
     logrank = logrank_test(time, event, high)
@@ -211,7 +212,8 @@ def _column(table: pd.DataFrame, name: str, source: Optional[str], option: str) 
 
 def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col: str, imaging_col: str,
                    genes_col: str, covariates: Sequence[str] = (), categorical: Sequence[str] = (),
-                   imaging_cutoff: Cutoff = 0.27, gene_cutoff: Cutoff = 0.0, horizon_months: Optional[float] = 60.0,
+                   imaging_cutoff: Cutoff = HF_CUTOFF, gene_cutoff: Cutoff = GENE_SCORE_CUTOFF,
+                   horizon_months: Optional[float] = HORIZON_MONTHS,
                    time_unit: str = "months", min_prop: float = 0.1, permutations: int = 1000,
                    seed: Optional[int] = 0, n_directions: int = 90, statistic: str = "logrank",
                    alternative: str = "greater",
@@ -232,9 +234,11 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     categorical : sequence of str
         Covariates to encode as categories even if coded as numbers (e.g. FIGO stage 1–4).
     imaging_cutoff, gene_cutoff : float or "optimal"
-        High = value ≥ cutoff (defaults 0.27 and 0, SPEC §1.4 and §2).
+        High = value ≥ cutoff (:func:`rules.at_or_above`; defaults :data:`rules.HF_CUTOFF` and
+        :data:`rules.GENE_SCORE_CUTOFF`, SPEC §1.4 and §2).
     horizon_months : float or None
-        Follow-up beyond this is censored (default 60 months); ``time_unit`` is the unit of ``time_col``.
+        Follow-up beyond this is censored (default :data:`rules.HORIZON_MONTHS`); ``time_unit`` is the unit of
+        ``time_col``.
     min_prop : float
         Minimum share of patients on each side of a searched cutoff or line (default 0.1).
     permutations, seed : int
@@ -296,7 +300,7 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     search = search_line(x, y, t, e, n_directions=n_directions, min_prop=min_prop, statistic=statistic,
                          alternative=alternative)
     score = hscomp(x, y, search.x0, search.y0)
-    composite = analyse_marker(t, e, score, cutoff=0.0, name="composite", **common)
+    composite = analyse_marker(t, e, score, cutoff=HSCOMP_CUTOFF, name="composite", **common)
     p_perm = permutation_test(search, t, e, permutations=permutations, seed=seed, progress=progress) \
         if permutations > 0 else None
     composite.cutoff.method = "composite line search"
@@ -340,7 +344,7 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
         patients[column_name] = full
     patients["event"] = patients["event"].astype("Int64")
     for column_name, values in (("imaging_high", imaging_high), ("genes_high", genes_high),
-                                ("both_high", group == 1), ("composite_high", score >= 0)):
+                                ("both_high", group == 1), ("composite_high", at_or_above(score, HSCOMP_CUTOFF))):
         full = pd.array([pd.NA] * ids.size, dtype="boolean")
         full[np.flatnonzero(included)] = values
         patients[column_name] = full

@@ -39,7 +39,8 @@ from scipy import stats
 
 from ..errors import InputError
 from ..progress import ProgressCallback, report
-from .cutoff import STATISTICS, LogRankSplits, logrank_scores, score_statistics
+from ..rules import HSCOMP_CUTOFF, at_or_above
+from .cutoff import STATISTICS, LogRankSplits, RankStandardisation, logrank_scores, score_statistics
 
 #: Which association the line search looks for (see :func:`search_line`).
 ALTERNATIVES = ("greater", "two-sided")
@@ -256,15 +257,13 @@ def permutation_maxima(candidates: CandidateLines, time, event, *, permutations:
             report(progress, start + size, permutations)
     elif statistic == "score":
         scores = logrank_scores(time, event)
+        standardisation = RankStandardisation(scores)
+        m = candidates.high.sum(axis=1).astype(float)[:, None]
         chunk = 256
         for start in range(0, permutations, chunk):
             size = min(chunk, permutations - start)
             shuffled = rng.permuted(np.broadcast_to(scores, (size, n)), axis=1)
-            m = candidates.high.sum(axis=1).astype(float)[:, None]
-            total = scores.sum()
-            spread = n * np.sum(scores ** 2) - total ** 2
-            observed = candidates.high.astype(float) @ shuffled.T  # (K, size)
-            z = (observed - m / n * total) / np.sqrt(m * (n - m) / (n * n * (n - 1.0)) * spread)
+            z = standardisation.standardise(candidates.high.astype(float) @ shuffled.T, m)  # (K, size)
             maxima[start:start + size] = np.nanmax(_oriented(z, alternative), axis=0)
             report(progress, start + size, permutations)
     else:
@@ -296,30 +295,14 @@ def cox_log_hr(time, event, covariate, *, max_steps: int = 30) -> float:
     to machine precision. Returns ±inf when a group has no events (monotone likelihood) and NaN when the
     covariate is constant.
     """
-    from .survival import _efron
+    from .survival import newton_efron
 
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=int)
     x = np.asarray(covariate, dtype=float).reshape(-1, 1)
     if np.ptp(x) == 0 or event.sum() == 0:
         return float("nan")
-    beta = np.zeros(1)
-    score, info, loglik = _efron(time, event, x, beta)
-    for _ in range(max_steps):
-        if info[0, 0] <= 1e-12:
-            break
-        step = score / info[0, 0]
-        candidate = beta + step
-        c_score, c_info, c_loglik = _efron(time, event, x, candidate)
-        halvings = 0
-        while c_loglik < loglik - 1e-12 * abs(loglik) and halvings < 30:
-            step = step / 2.0
-            candidate = beta + step
-            c_score, c_info, c_loglik = _efron(time, event, x, candidate)
-            halvings += 1
-        beta, score, info, loglik = candidate, c_score, c_info, c_loglik
-        if abs(step[0]) < 1e-10:
-            break
+    beta, _, _ = newton_efron(time, event, x, np.zeros(1), max_steps=max_steps, rtol=0.0, atol=1e-10)
     if abs(beta[0]) > 20:  # the likelihood keeps increasing: a group without events
         return float(np.sign(beta[0]) * np.inf)
     return float(beta[0])
@@ -381,7 +364,7 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
             except InputError:
                 continue
             in_sample = cox_log_hr(time[index], event[index], boot.high)
-            on_original = cox_log_hr(time, event, hscomp(x, y, boot.x0, boot.y0) >= 0)
+            on_original = cox_log_hr(time, event, at_or_above(hscomp(x, y, boot.x0, boot.y0), HSCOMP_CUTOFF))
             if np.isfinite(in_sample) and np.isfinite(on_original):
                 # The search is two-sided: the optimism is how much the effect found in the sample shrinks on
                 # the original cohort, measured in the direction the sample's search found.
@@ -404,7 +387,7 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
                 except InputError:
                     ok = False
                     break
-                out_of_fold[~train] = hscomp(x[~train], y[~train], line.x0, line.y0) >= 0
+                out_of_fold[~train] = at_or_above(hscomp(x[~train], y[~train], line.x0, line.y0), HSCOMP_CUTOFF)
             if ok:
                 value = cox_log_hr(time, event, out_of_fold)
                 if np.isfinite(value):

@@ -32,6 +32,7 @@ from scipy import stats
 
 from ..errors import InputError
 from ..progress import ProgressCallback, report
+from ..rules import COMPARISON_DECIMALS, at_or_above
 
 #: Which statistic ranks candidate splits: maxstat's standardized log-rank score statistic, or the classical
 #: Mantel–Haenszel log-rank Z (hypergeometric variance, as ``survdiff``).
@@ -59,6 +60,28 @@ def logrank_scores(time, event) -> np.ndarray:
     return event - cumulative[rank - 1]
 
 
+class RankStandardisation:
+    """maxstat's standardisation of a linear rank statistic Σ_group a of a group of m of the N patients.
+
+    Under permutation of the scores a the sum has mean m/N Σa and variance m(N−m)/(N²(N−1)) (NΣa² − (Σa)²)
+    (Lausen & Schumacher 1992; ``maxstat``'s ``smethod = "LogRank"``). Every maxstat statistic of this package
+    (one split, the optimal cutoff's search and its permutations, the composite search by score statistic and its
+    permutations) is standardised here.
+    """
+
+    def __init__(self, scores) -> None:
+        scores = np.asarray(scores, dtype=float)
+        self.n = scores.size
+        self.total = scores.sum()
+        self.spread = self.n * np.sum(scores * scores) - self.total * self.total
+
+    def standardise(self, observed, m):
+        """(observed − m/N Σa) / sqrt(m(N−m)/(N²(N−1)) (NΣa² − (Σa)²)), broadcast; NaN for an empty group."""
+        n = self.n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (observed - m / n * self.total) / np.sqrt(m * (n - m) / (n * n * (n - 1.0)) * self.spread)
+
+
 def score_statistics(scores: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Standardized linear rank statistics of the "high" groups, signed (positive: high has more events).
 
@@ -75,14 +98,8 @@ def score_statistics(scores: np.ndarray, high: np.ndarray) -> np.ndarray:
         (Σ_high a − n_high/N Σa) / sqrt(n_high(N−n_high)/(N²(N−1)) (NΣa² − (Σa)²)); NaN for an empty group.
     """
     scores = np.asarray(scores, dtype=float)
-    n = scores.size
-    total = scores.sum()
-    spread = n * np.sum(scores * scores) - total * total
     high = np.asarray(high)
-    m = high.sum(axis=-1).astype(float)
-    observed = high.astype(float) @ scores
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (observed - m / n * total) / np.sqrt(m * (n - m) / (n * n * (n - 1.0)) * spread)
+    return RankStandardisation(scores).standardise(high.astype(float) @ scores, high.sum(axis=-1).astype(float))
 
 
 class LogRankSplits:
@@ -289,18 +306,14 @@ def optimal_cutoff(time, event, marker, *, min_prop: float = 0.1, max_prop: Opti
     order = np.argsort(marker, kind="stable")
     x = marker[order]
     scores = logrank_scores(time, event)[order]
-    m = candidate_splits(x, min_prop, max_prop)
+    # Ties as the high/low rule sees them (rules.at_or_above compares after rounding away float noise).
+    m = candidate_splits(np.round(x, COMPARISON_DECIMALS), min_prop, max_prop)
     if m.size < 1:
         raise InputError(
             f"no cutoff leaves between {min_prop:g} and {max_prop:g} of the {n} patients in the low group",
             field="marker", expected="more patients, more distinct marker values or a smaller --min-prop")
-    total = scores.sum()
-    spread = n * np.sum(scores ** 2) - total ** 2
-    expected = m / n * total
-    variance = m * (n - m) / (n * n * (n - 1.0)) * spread
-    cumulative = np.cumsum(scores)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        test = np.abs((cumulative[m - 1] - expected) / np.sqrt(variance))
+    standardisation = RankStandardisation(scores)
+    test = np.abs(standardisation.standardise(np.cumsum(scores)[m - 1], m))
     if not np.any(np.isfinite(test)):
         raise InputError("the log-rank statistic is undefined (no events, or every score equal)", field="event",
                          expected="at least one event and one censoring or later time")
@@ -316,9 +329,7 @@ def optimal_cutoff(time, event, marker, *, min_prop: float = 0.1, max_prop: Opti
         while done < permutations:
             size = min(chunk, permutations - done)
             shuffled = rng.permuted(np.broadcast_to(scores, (size, n)), axis=1)
-            cum = np.cumsum(shuffled, axis=1)[:, m - 1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                maxima = np.nanmax(np.abs((cum - expected) / np.sqrt(variance)), axis=1)
+            maxima = np.nanmax(np.abs(standardisation.standardise(np.cumsum(shuffled, axis=1)[:, m - 1], m)), axis=1)
             # A relative tolerance keeps permutations that reproduce the observed split from losing a tie.
             exceed += int(np.sum(maxima >= statistic * (1.0 - 1e-12)))
             done += size
@@ -338,7 +349,7 @@ def fixed_cutoff(time, event, marker, value: float) -> CutoffResult:
     """The same statistic at a cutoff chosen beforehand (high: marker ≥ value); no selection to adjust for."""
     time = np.asarray(time, dtype=float)
     marker = np.asarray(marker, dtype=float)
-    high = marker >= value
+    high = at_or_above(marker, value)
     n_high = int(high.sum())
     if n_high == 0 or n_high == marker.size:
         raise InputError(

@@ -16,15 +16,16 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+from ..rules import LESS_HYPOXIC, MORE_HYPOXIC
 
 if TYPE_CHECKING:  # pandas is needed only with covariates: Slicer may not have it yet
     import pandas as pd
 
 GROUP_NAMES = {
-    1: "more hypoxic by both",
-    2: "more hypoxic by genes only",
-    3: "less hypoxic by both",
-    4: "more hypoxic by imaging only",
+    1: f"{MORE_HYPOXIC} by both",
+    2: f"{MORE_HYPOXIC} by genes only",
+    3: f"{LESS_HYPOXIC} by both",
+    4: f"{MORE_HYPOXIC} by imaging only",
 }
 
 

@@ -539,6 +539,32 @@ def _polish(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: np.ndarray
     maximum to machine precision (as R's ``coxph``), so coefficients agree with R to 1e-6 and better.
     Returns the coefficients, their covariance (inverse information) and the log partial likelihood.
     """
+    beta, info, loglik = newton_efron(time, event, x, beta, max_steps=max_steps)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(info, np.nan)
+    return beta, cov, float(loglik)
+
+
+#: Step halvings before a Newton step that does not increase the likelihood is given up.
+MAX_HALVINGS = 30
+
+
+def newton_efron(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: np.ndarray, *, max_steps: int = 20,
+                 rtol: float = 1e-12, atol: float = 0.0):
+    """Maximise the Cox partial likelihood (Efron ties) from ``beta`` by Newton's method with step halving.
+
+    The one Newton loop of the package (:func:`cox_fit` polishing lifelines' fit, :func:`composite.cox_log_hr`
+    in the resampling loops). A step that lowers the log likelihood (beyond 1e-12 relative, or gives NaN) is
+    halved up to :data:`MAX_HALVINGS` times, then the search stops where it is; it also stops when the information
+    is singular or after a step no larger than ``atol + rtol (1 + max|beta|)`` (default: 1e-12 relative, as
+    ``coxph`` converges; the resampling fitter stops at 1e-10 absolute, which is as close to the maximum).
+
+    Returns
+    -------
+    beta, information, log partial likelihood at ``beta``
+    """
     beta = np.asarray(beta, dtype=float).copy()
     score, info, loglik = _efron(time, event, x, beta)
     for _ in range(max_steps):
@@ -549,21 +575,17 @@ def _polish(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: np.ndarray
         candidate = beta + step
         c_score, c_info, c_loglik = _efron(time, event, x, candidate)
         halvings = 0
-        while not c_loglik >= loglik - 1e-12 * abs(loglik) and halvings < 30:
+        while not c_loglik >= loglik - 1e-12 * abs(loglik) and halvings < MAX_HALVINGS:
             step = step / 2.0
             candidate = beta + step
             c_score, c_info, c_loglik = _efron(time, event, x, candidate)
             halvings += 1
-        if halvings == 30:
+        if halvings == MAX_HALVINGS:
             break
         beta, score, info, loglik = candidate, c_score, c_info, c_loglik
-        if np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(beta))):
+        if np.max(np.abs(step)) <= atol + rtol * (1.0 + np.max(np.abs(beta))):
             break
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov = np.full_like(info, np.nan)
-    return beta, cov, float(loglik)
+    return beta, info, float(loglik)
 
 
 def _efron(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: np.ndarray, gtime: Optional[np.ndarray] = None):

@@ -8,14 +8,16 @@ from scipy import stats
 
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.stats.composite import (
+    CandidateLines,
     candidate_lines,
     cox_log_hr,
     hscomp,
     optimism_corrected_hr,
+    permutation_maxima,
     permutation_test,
     search_line,
 )
-from HypoxiaMarkersLib.stats.cutoff import LogRankSplits, logrank_scores, score_statistics
+from HypoxiaMarkersLib.stats.cutoff import LogRankSplits
 from HypoxiaMarkersLib.stats.survival import cox_fit, logrank_test
 
 
@@ -75,14 +77,24 @@ def test_vectorised_split_statistics_equal_per_split_references():
     observed = np.array([logrank_test(time, event, r) for r in rows])
     for zi, lr in zip(z, observed):
         assert np.sign(zi) == np.sign(lr.observed[1] - lr.expected[1])
-    # The score statistic of a split equals maxstat's formula computed by hand.
-    a = logrank_scores(time, event)
-    n = a.size
-    r = rows[0]
-    m = r.sum()
-    spread = n * (a ** 2).sum() - a.sum() ** 2
-    by_hand = (a[r].sum() - m / n * a.sum()) / np.sqrt(m * (n - m) / (n * n * (n - 1)) * spread)
-    assert score_statistics(a, r[None, :])[0] == pytest.approx(by_hand, rel=1e-12)
+    # (The score statistic of a split is checked against R's maxstat in test_cutoff.py.)
+
+
+@pytest.mark.parametrize("alternative, moment", [("greater", 1), ("two-sided", 2)])
+def test_score_permutations_are_standardised(alternative, moment):
+    # One candidate split: each permutation's "maximum" is that split's standardised statistic, whose permutation
+    # mean is 0 and variance 1 whatever the outcome. 20000 draws: SE about 0.007 (mean) and 0.01 (mean of Z²).
+    x, y, time, event, _ = planted_cohort(5, n=30)
+    lines = candidate_lines(x, y, n_directions=4)
+    one = CandidateLines(high=lines.high[:1], x0=lines.x0[:1], y0=lines.y0[:1], n_grid_lines=1, n_directions=1,
+                         min_size=lines.min_size)
+    maxima = permutation_maxima(one, time, event, permutations=20000, seed=1, statistic="score",
+                                alternative=alternative)
+    if moment == 1:
+        assert np.mean(maxima) == pytest.approx(0.0, abs=0.03)
+        assert np.var(maxima) == pytest.approx(1.0, abs=0.05)
+    else:
+        assert np.mean(maxima ** 2) == pytest.approx(1.0, abs=0.05) and np.all(maxima >= 0)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -10,6 +10,8 @@ and stores the statistic, the estimated cutpoint, both p-values and the statisti
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from r_reference import CASES, reference_case
@@ -18,11 +20,13 @@ from scipy import stats
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.stats.cutoff import (
     LogRankSplits,
+    RankStandardisation,
     fixed_cutoff,
     logrank_scores,
     optimal_cutoff,
     p_lausen_schumacher_1992,
     p_lausen_schumacher_1994,
+    score_statistics,
 )
 
 
@@ -45,6 +49,28 @@ def test_maxstat_statistic_cutpoint_and_lausen_schumacher_match_r(case, request)
     assert result.p_lausen_schumacher_1992 == pytest.approx(min(ref["p_lau92"], 1.0), rel=1e-8, abs=1e-14)
     assert result.p_lausen_schumacher_1994 == pytest.approx(min(ref["p_lau94"], 1.0), rel=1e-8, abs=1e-14)
     assert result.n_low == np.sum(marker <= ref["estimate"])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_score_statistics_equal_r_maxstat_at_every_cut(case, request):
+    # The vectorised statistic of any membership matrix (used by the composite search) against maxstat's value at
+    # each of its cuts: R's low group is marker <= cut, so "high" is marker > cut.
+    r, time, event, marker = load(case, request)
+    ref = r["maxstat"]
+    high = marker[None, :] > np.asarray(ref["cuts"], dtype=float)[:, None]
+    z = score_statistics(logrank_scores(time, event), high)
+    np.testing.assert_allclose(np.abs(z), ref["stats"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5])
+def test_rank_standardisation_has_permutation_mean_0_and_variance_1(m):
+    # Exactly what a permutation standardisation means: over all 720 equally likely orders of the scores, the
+    # standardised sum of the first m has mean 0 and variance 1 (an identity, independent of the formula).
+    scores = np.array([0.9, -0.4, 0.3, -1.2, 0.0, 0.4])
+    orders = np.array(list(itertools.permutations(range(scores.size))))
+    z = RankStandardisation(scores).standardise(scores[orders][:, :m].sum(axis=1), m)
+    assert np.mean(z) == pytest.approx(0.0, abs=1e-12)
+    assert np.mean(z ** 2) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_logrank_scores_follow_exact_rank_tests_convention():

@@ -1,4 +1,4 @@
-"""Reading expression data (HypoxiaMarkersLib.genes.expression): real file layouts, orientation, scale, bad input.
+"""Reading expression data (genes.expression, genes.formats): real file layouts, orientation, scale, bad input.
 
 Fixtures are written here in the layouts labs and GEO use: a gzipped GEO series matrix (quoted IDs, ``null``
 values, ``!Sample_characteristics_ch1`` lines), a GEO/Illumina platform annotation table with several probes per
@@ -15,12 +15,9 @@ import pandas as pd
 import pytest
 
 from HypoxiaMarkersLib.errors import InputError
-from HypoxiaMarkersLib.genes.expression import (
-    check_scale,
-    read_expression,
-    read_patient_map,
-    read_probe_map,
-)
+from HypoxiaMarkersLib.genes.expression import read_expression
+from HypoxiaMarkersLib.genes.formats.annotations import read_patient_map, read_probe_map
+from HypoxiaMarkersLib.genes.formats.model import check_scale
 
 SIX = ["DDIT3", "ERO1A", "KCTD11", "P4HA2", "STC2", "UPK1A"]
 

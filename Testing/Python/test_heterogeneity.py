@@ -187,9 +187,12 @@ def test_biopsies_by_hand():
     assert summary["n_tumours_with_several_biopsies"] == 3
     assert summary["share_of_tumours_whose_biopsies_agree"] == pytest.approx(1 / 3)
     assert summary["share_of_biopsies_with_tumour_call"] == pytest.approx((2 + 2 + 1) / 7)
-    vc = variance_components(table["value"], table["tumour"])
-    assert summary["variance_components"]["W_over_T"] == pytest.approx(vc.w_over_t)
-    assert summary["variance_components"]["Wk_over_T"]["3"] == pytest.approx(vc.wk_over_t(3))
+    # By hand: tumour means 0.2, -0.5, 0.3, -0.2 (grand mean -0.0625); SSW = 0.18 + 0.02 + 0 + 0.18 = 0.38 on 4 df,
+    # so W = 0.095; SSB = 3(0.2625)² + 2(0.4375)² + (0.3625)² + 2(0.1375)² = 0.75875 on 3 df; n0 = (8 - 18/8)/3;
+    # B = (0.75875/3 - 0.095)/n0 = 0.0823913.
+    w, b = 0.095, (0.75875 / 3 - 0.095) / ((8 - 18 / 8) / 3)
+    assert summary["variance_components"]["W_over_T"] == pytest.approx(w / (w + b), rel=1e-12)
+    assert summary["variance_components"]["Wk_over_T"]["3"] == pytest.approx((w / 3) / (w / 3 + b), rel=1e-12)
 
 
 def test_biopsies_worked_check_from_a_cohort():
@@ -289,10 +292,17 @@ def test_command_on_a_cohort(tmp_path, capsys):
     assert results["slices"]["n_tumours"] == 20 and results["slices"]["n_slices"] == 60
     assert results["biopsies"]["n_biopsies_without_score"] == 1
     assert results["virtual_biopsies"]["parameters"]["a_threshold"] == 1.56
-    for name in ("slices.csv", "slice_tumours.csv", "virtual_biopsies.csv", "virtual_biopsy_tumours.csv",
-                 "clustering_curves.csv", "biopsy_tumours.csv", "clustering.png"):
-        assert (out / name).is_file(), name
+    # What each table holds, counted from the inputs: 20 tumours of 3 slices; the biopsy scores above.
+    assert len(pd.read_csv(out / "slices.csv")) == 60 and len(pd.read_csv(out / "slice_tumours.csv")) == 20
+    biopsies = pd.read_csv(out / "biopsy_tumours.csv").set_index("patient")
+    assert biopsies["n_biopsies"].to_dict() == {"A": 3, "B": 2, "C": 1, "D": 2}
+    assert biopsies["n_more_hypoxic"].to_dict() == {"A": 2, "B": 0, "C": 1, "D": 1}
+    assert biopsies["classification"].to_dict() == {"A": "more hypoxic", "B": "less hypoxic", "C": "more hypoxic",
+                                                    "D": "less hypoxic"}  # means 0.233, -0.5, 0.3, -0.2
     tumours = pd.read_csv(out / "virtual_biopsy_tumours.csv").set_index("patient")
+    patches = pd.read_csv(out / "virtual_biopsies.csv").groupby("patient").size()
+    assert (patches == tumours["n_tumour_voxels"] // 12).all() and len(patches) == 20  # floor(N / 12) each
+    assert (out / "clustering.png").stat().st_size > 10_000
     agreement = np.mean((tumours["clustering"] == "more clustering") == pd.Series(truth)[tumours.index])
     assert agreement >= 0.9
     curves = pd.read_csv(out / "clustering_curves.csv")

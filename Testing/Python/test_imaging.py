@@ -71,7 +71,17 @@ def test_summary_carries_parameters_and_counts(result):
                 "slices", "parameters", "version"):
         assert key in summary
     assert summary["parameters"]["a_threshold"] == 1.56 and summary["parameters"]["hf_cutoff"] == 0.27
-    assert summary["classification"] == ("more hypoxic" if result.hypoxic_fraction >= 0.27 else "less hypoxic")
+    # The phantom's true HF is 0.3 (make_phantom's default), above the 0.27 cutoff: the measured call must say so.
+    assert summary["classification"] == "more hypoxic"
+
+
+def test_a_tumour_exactly_at_the_cutoff_is_more_hypoxic(phantom, result):
+    # Re-classify with the cutoff set to the measured fraction itself (no refit needed): at the cutoff is "more
+    # hypoxic"; a cutoff one voxel's share higher is "less hypoxic".
+    at = dataclasses.replace(result.parameters, hf_cutoff=result.hypoxic_fraction)
+    above = dataclasses.replace(result.parameters, hf_cutoff=result.hypoxic_fraction + 1.0 / result.n_fitted)
+    assert analyse_dce(phantom.series, phantom.tumour_mask, at).summary()["classification"] == "more hypoxic"
+    assert analyse_dce(phantom.series, phantom.tumour_mask, above).summary()["classification"] == "less hypoxic"
 
 
 def test_threshold_and_cutoff_are_applied():

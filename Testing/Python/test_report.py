@@ -19,7 +19,8 @@ from HypoxiaMarkersLib.imaging.analysis import analyse_dce
 from HypoxiaMarkersLib.imaging.phantom import make_phantom
 from HypoxiaMarkersLib.io.volumes import write_volume
 from HypoxiaMarkersLib.pipeline.image import write_imaging_result
-from HypoxiaMarkersLib.report.page import fmt_ci, fmt_frac, fmt_hr, fmt_num, fmt_p, write_report
+from HypoxiaMarkersLib.report.formats import fmt_ci, fmt_frac, fmt_hr, fmt_num, fmt_p
+from HypoxiaMarkersLib.report.page import write_report
 
 N_IMAGED = 12
 N_COHORT = 60

@@ -50,11 +50,11 @@ def test_worked_check_of_the_spec():
     # SPEC §3.1 / the paper: W/T = 0.33 for one biopsy gives 0.20, 0.14, 0.11 for 2, 3, 4 biopsies.
     shares = wk_over_t(0.33, 0.67, np.array([1, 2, 3, 4]))
     assert np.round(shares, 2).tolist() == [0.33, 0.20, 0.14, 0.11]
-    # The same through a fitted result: build data whose W/T is exactly 0.33 (balanced, 2 samples per tumour).
-    rng = np.random.default_rng(5)
-    y = rng.standard_normal((50, 2))
-    vc = variance_components(y.ravel(), np.repeat(np.arange(50), 2))
-    assert vc.wk_over_t(3) == pytest.approx((vc.within / 3) / (vc.within / 3 + vc.between))
+    # Through a fitted result, by hand: tumours (0, 2) and (4, 6) have MSW = 4/2 = 2 and MSB = 2 * 8 = 16, so
+    # W = 2, B = (16 - 2)/2 = 7 and W3/T = (2/3) / (2/3 + 7) = 2/23.
+    vc = variance_components(np.array([0.0, 2.0, 4.0, 6.0]), np.array([0, 0, 1, 1]))
+    assert (vc.within, vc.between) == pytest.approx((2.0, 7.0))
+    assert vc.wk_over_t(3) == pytest.approx(2 / 23, rel=1e-14)
 
 
 @pytest.mark.parametrize("dataset", ["chickwts", "insectsprays", "chickwts_unbalanced"])
