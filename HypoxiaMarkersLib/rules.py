@@ -80,4 +80,6 @@ def hypoxia_class(value: float, cutoff: float) -> str:
 
 def hypoxia_classes(values: ArrayOrFloat, cutoff: ArrayOrFloat) -> np.ndarray:
     """:func:`hypoxia_class` of each value (array of str); NaN gives "less hypoxic" (check NaN before calling)."""
+    import numpy as np
+
     return np.where(at_or_above(values, cutoff), MORE_HYPOXIC, LESS_HYPOXIC)
