@@ -38,7 +38,7 @@ from .hypoxia import (
     hypoxic_voxels,
     slice_fractions,
 )
-from .timing import detect_baseline_frames
+from .timing import HOW_TO_GIVE_BASELINE, curve_noise, detect_baseline_frames
 
 # Bolus-arrival candidates between the last baseline frame and the first enhanced one.
 N_LAG_CANDIDATES = 21
@@ -141,6 +141,7 @@ class ImagingResult:
     failures: Dict[str, int] = field(default_factory=dict)
     voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
     post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
+    warnings: List[str] = field(default_factory=list)  # what the user must know about these numbers
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -166,6 +167,7 @@ class ImagingResult:
             "n_failed": self.n_failed,
             "n_hypoxic": self.n_hypoxic,
             "failures": dict(self.failures),
+            "warnings": list(self.warnings),
             "biopsy_slice": {
                 "slice": biopsy.slice,
                 "k_index": biopsy.k_index,
@@ -246,6 +248,7 @@ def analyse_dce(
     detected = p.baseline_frames is None
     n_base = (detect_baseline_frames(signal.mean(axis=0), rise_fraction=p.arrival_rise_fraction)
               if detected else int(p.baseline_frames))
+    warnings = [] if detected else _baseline_warnings(signal.mean(axis=0), n_base, p.arrival_rise_fraction)
     if not 1 <= n_base <= n_frames - MIN_POINTS:
         raise InputError(
             f"{n_base} baseline frame(s) leave {n_frames - n_base} frame(s) after bolus arrival in a series of "
@@ -340,6 +343,7 @@ def analyse_dce(
         failures=failures,
         voxel_t_lag_s=lag_map,
         post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
+        warnings=warnings,
     )
 
 
@@ -374,15 +378,32 @@ def _check_parameters(p: ImagingParameters) -> None:
 
 
 def _check_enhancement(mean_rsi: np.ndarray, n_base: int, source: str) -> None:
-    """Refuse a tumour whose mean curve does not rise after the bolus (flat curves: nothing to fit)."""
-    baseline = mean_rsi[:n_base]
-    noise = float(np.std(baseline)) if n_base > 1 else 0.0
+    """Refuse a tumour whose mean curve does not rise after the bolus (flat curves: nothing to fit).
+
+    The noise is the curve's frame-to-frame noise over all frames (:func:`curve_noise`), not the spread of the
+    baseline frames, which a short or miscounted baseline fills with the upslope.
+    """
+    noise = curve_noise(mean_rsi)
     peak = float(np.max(mean_rsi[n_base:]))
     if not peak > max(5.0 * noise, 0.01):
         raise InputError(
-            f"the tumour's mean curve does not enhance after the bolus (peak relative signal increase {peak:.3g})",
+            f"the tumour's mean curve does not enhance after the bolus (peak relative signal increase {peak:.3g}, "
+            f"frame-to-frame noise {noise:.3g}, {n_base} baseline frame(s)); {HOW_TO_GIVE_BASELINE}",
             source=source, field="DCE signal", expected="contrast enhancement after the baseline frames",
         )
+
+
+def _baseline_warnings(mean_signal: np.ndarray, n_base: int, rise_fraction: float) -> List[str]:
+    """A warning when baseline frames given by the user include frames where the mean curve already rises."""
+    try:
+        detected = detect_baseline_frames(mean_signal, rise_fraction=rise_fraction)
+    except InputError:
+        return []
+    if detected >= n_base:
+        return []
+    return [f"--baseline-frames {n_base}: the tumour's mean curve already rises from frame {detected + 1} (1-based), "
+            f"so {n_base - detected} enhancing frame(s) are averaged into the baseline signal S0; the detected "
+            f"number of baseline frames is {detected}"]
 
 
 def _lag_candidates(t_last_baseline: float, t_first_enhanced: float, n: int) -> np.ndarray:
