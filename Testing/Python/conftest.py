@@ -38,6 +38,18 @@ def shared_data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def invivo_tissue(shared_data):
+    """The real in-vivo DCE slice (times from times_s.txt) and its tissue mask on the DCE grid."""
+    import numpy as np
+
+    from HypoxiaMarkersLib.io import read_dce, read_tumour_mask
+
+    folder = shared_data / "invivo-dce-slice"
+    series = read_dce(folder / "dce.nrrd", times=np.loadtxt(folder / "times_s.txt"))
+    return series, read_tumour_mask(folder / "mask_tissue.nrrd", series.geometry)
+
+
 @pytest.fixture
 def scene():
     """A fresh MRML scene (real MRML from the slicer-core wheel) installed as ``slicer.mrmlScene``, as the
