@@ -319,14 +319,17 @@ def analyse_dce(
     fit_status = to_map(status, np.uint8, STATUS_OUTSIDE)
     fitted = np.isin(fit_status, FITTED_STATUSES)
     a_map = to_map(values["a"])
+    # Voxels are classified on the fitted float64 values: float32 would put an A of exactly 1.56 at 1.5599999.
+    a_low = to_map(hypoxic_voxels(values["a"], np.ones(n_tumour, dtype=bool), p.a_threshold), bool, False)
     n_fitted = int(fitted.sum())
     if n_fitted == 0:
         raise InputError("no tumour voxel could be fitted", source=series.source, field="Brix fit",
                          expected="enhancing tumour voxels with a usable signal")
-    quality, at_bound, low_r2, excluded = _fit_quality(fit_status, to_map(values["r_squared"]), fitted, a_map,
-                                                       values, status == STATUS_HIT_BOUND, p)
+    quality, at_bound, low_r2, excluded = _fit_quality(fit_status, to_map(values["r_squared"]), fitted,
+                                                       a_low, values,
+                                                       status == STATUS_HIT_BOUND, p)
     warnings += quality_warnings(quality)
-    hypoxic = hypoxic_voxels(a_map, fitted & ~excluded, p.a_threshold)
+    hypoxic = a_low & fitted & ~excluded
     n_hypoxic = int(hypoxic.sum())
     hf = fraction(n_hypoxic, n_fitted - quality.n_excluded)
     slices = slice_fractions(mask, fitted, hypoxic, series.geometry, hf_cutoff=p.hf_cutoff,
@@ -377,7 +380,7 @@ def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
     return s0, rsi
 
 
-def _fit_quality(fit_status, r2_map, fitted, a_map, values, at_bound_voxels, p: ImagingParameters):
+def _fit_quality(fit_status, r2_map, fitted, a_low, values, at_bound_voxels, p: ImagingParameters):
     """Poor fits of the tumour (maps of those at a bound, with low R², excluded) and the fraction with and without."""
     r2_threshold = POOR_FIT_R2 if p.min_r2 is None else float(p.min_r2)
     at_bound, low_r2 = poor_fit_maps(fit_status, r2_map, fitted, r2_threshold)
@@ -386,7 +389,7 @@ def _fit_quality(fit_status, r2_map, fitted, a_map, values, at_bound_voxels, p: 
         excluded |= low_r2
     if p.exclude_bound_fits:
         excluded |= at_bound
-    hypoxic_all = hypoxic_voxels(a_map, fitted, p.a_threshold)
+    hypoxic_all = a_low & fitted
     good = fitted & ~at_bound & ~low_r2
     quality = FitQuality(
         r2_threshold=r2_threshold, n_fitted=int(fitted.sum()), n_at_bound=int(at_bound.sum()),

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .. import rules
 from ..errors import InputError
 from ..volume import Geometry
 
@@ -19,13 +20,14 @@ def classify(hypoxic_fraction: float, cutoff: float) -> str:
     """'more hypoxic' when the fraction is at or above the cutoff, 'less hypoxic' below, else 'not available'."""
     if not np.isfinite(hypoxic_fraction):
         return NOT_AVAILABLE
-    return MORE_HYPOXIC if hypoxic_fraction >= cutoff else LESS_HYPOXIC
+    return rules.hypoxia_class(hypoxic_fraction, cutoff)  # compared after rounding away floating-point noise
 
 
 def hypoxic_voxels(a_brix: np.ndarray, fitted: np.ndarray, a_threshold: float) -> np.ndarray:
-    """Voxels that are fitted and have A_Brix below ``a_threshold`` (boolean, same shape)."""
+    """Voxels that are fitted and have A_Brix below ``a_threshold`` (boolean, same shape; A exactly at the
+    threshold, floating-point noise aside, is not hypoxic: :func:`rules.hypoxic_voxels`)."""
     with np.errstate(invalid="ignore"):
-        return np.asarray(fitted, dtype=bool) & (np.asarray(a_brix) < a_threshold)
+        return np.asarray(fitted, dtype=bool) & rules.hypoxic_voxels(a_brix, a_threshold)
 
 
 @dataclass(frozen=True)
