@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
 from ..io.outputs import atomic_output_dir, write_json
 from ..io.volumes import write_volume
 from ..volume import DceSeries, Geometry
@@ -189,6 +190,9 @@ def make_phantom(
     -------
     Phantom
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed {seed!r} is not a non-negative integer", source="--seed",
+                         expected="an integer >= 0, e.g. 0")
     rng = np.random.default_rng(seed)
     size = tuple(int(s) for s in size)
     spacing = tuple(float(s) for s in spacing)

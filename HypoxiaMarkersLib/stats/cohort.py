@@ -8,6 +8,7 @@ it for the imaging value, the gene score, the "both" rule and the composite scor
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -94,6 +95,17 @@ class MarkerResult:
         return out
 
 
+def _check_covariates_are_not_the_marker(frame: pd.DataFrame, marker: np.ndarray, name: str, source) -> None:
+    """A covariate that is the marker (same name, or the same values) makes the multivariate model singular."""
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        same_values = values.shape == marker.shape and np.array_equal(values, marker)
+        if str(column) == name or same_values:
+            raise InputError(f"the covariate {column!r} is the marker {name!r} itself"
+                             + ("" if str(column) == name else " (the same values)"), source=source,
+                             field="--covariates", expected="clinical covariates other than the marker")
+
+
 def _complete(time, event, marker, *, source, time_field, event_field, marker_field):
     time, event = check_survival(time, event, source=source, time_field=time_field, event_field=event_field)
     marker = as_numeric(marker, source=source, field=marker_field)
@@ -174,6 +186,7 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
     multivariate = None
     if covariates is not None and len(covariates.columns):
         frame = covariates.loc[keep] if len(covariates) == keep.size else covariates
+        _check_covariates_are_not_the_marker(frame, marker, name, source)
         design, terms = encode_covariates(frame.reset_index(drop=True), list(frame.columns),
                                           categorical=categorical, source=source)
         design.insert(0, name, marker)
@@ -395,6 +408,9 @@ def read_table(path, *, sheet: Optional[str] = None) -> pd.DataFrame:
             table = pd.read_excel(path, sheet_name=sheet or 0)
         else:
             table = pd.read_csv(path, sep=None, engine="python")
+    except (EOFError, zlib.error) as error:  # a truncated or damaged .gz / .bz2 / .xz
+        raise InputError(f"the compressed file is damaged or truncated ({error})", source=str(path),
+                         expected="a complete compressed file (download or copy it again)") from None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as error:
         # csv.Error: the delimiter sniffer finds nothing to go on (e.g. a header without rows)
         raise InputError(f"cannot read the table: {error}", source=str(path),
