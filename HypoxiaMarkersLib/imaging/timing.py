@@ -6,6 +6,8 @@ Frame times must be known in seconds and strictly increasing; they are never gue
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -13,19 +15,38 @@ import numpy as np
 from ..errors import InputError
 
 HOW_TO_GIVE_TIMES = (
-    "give the frame times with --times t0,t1,... (seconds, one per frame) or --frame-interval SECONDS"
+    "give the frame times with --times t0,t1,... or --times FILE (seconds, one per frame) or --frame-interval SECONDS"
 )
 
 
 def parse_times_option(text: str) -> np.ndarray:
-    """Parse ``--times``: a comma-separated list of frame times in seconds."""
+    """Parse ``--times``: frame times in seconds, comma-separated, or the path of a text file of times (one per
+    line or separated by commas, spaces or semicolons, e.g. a ``times_s.txt`` written by this tool)."""
+    text = str(text)
+    source = "--times"
+    path = Path(text.strip())
+    if text.strip() and not _looks_like_numbers(text) and path.is_file():
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"could not read the file of frame times ({error})", source=source,
+                             expected="a text file of times in seconds") from None
+    items = re.split(r"[,;\s]+", text.strip())
     try:
-        values = [float(item) for item in str(text).replace(";", ",").split(",") if item.strip()]
+        values = [float(item) for item in items if item]
     except ValueError as error:
         raise InputError(
-            f"could not read the frame times: {error}", source="--times", expected="numbers separated by commas"
+            f"could not read the frame times: {error}", source=source,
+            expected="numbers (seconds) separated by commas, or a file of them",
         ) from None
+    if not values:
+        raise InputError("no frame times given", source=source, expected="one time in seconds per frame")
     return np.asarray(values, dtype=float)
+
+
+def _looks_like_numbers(text: str) -> bool:
+    return re.fullmatch(r"[\s,;0-9eE+\-.]+", text) is not None
 
 
 def check_frame_times(times: Optional[Sequence[float]], n_frames: int, source: str) -> np.ndarray:

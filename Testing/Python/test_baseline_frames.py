@@ -70,3 +70,24 @@ def test_no_enhancement_says_how_to_give_the_baseline_frames():
     with pytest.raises(InputError, match="--baseline-frames N") as error:
         detect_baseline_frames(flat)
     assert "noise" in str(error.value)
+
+
+def test_times_option_reads_a_file_of_times(shared_data, tmp_path):
+    """--times accepts the tool's own times_s.txt (one time per line), as well as a comma-separated list."""
+    from HypoxiaMarkersLib.imaging.timing import parse_times_option
+
+    path = shared_data / "invivo-dce-slice" / "times_s.txt"
+    expected = [float(line) for line in path.read_text().split()]
+    np.testing.assert_array_equal(parse_times_option(str(path)), expected)
+    np.testing.assert_array_equal(parse_times_option("0, 16.43,32.86"), [0.0, 16.43, 32.86])
+    other = tmp_path / "times.csv"
+    other.write_text("0;5.5;11\n")
+    np.testing.assert_array_equal(parse_times_option(str(other)), [0.0, 5.5, 11.0])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0\nten\n")
+    with pytest.raises(InputError, match="bad.txt"):
+        parse_times_option(str(bad))
+    with pytest.raises(InputError, match="--times"):
+        parse_times_option("0,1,x")
+    with pytest.raises(InputError, match="no frame times"):
+        parse_times_option(" ")
