@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .. import __version__, rules
 from ..errors import InputError
 from .expression import (  # noqa: F401  (re-exported API)
     ORIENTATIONS,
@@ -384,7 +384,8 @@ def score_samples(
                         + (f"; and {more} more" if more > 0 else ""))
 
     high, low = signature.classes["at_or_above_cutoff"], signature.classes["below_cutoff"]
-    classification = np.where(np.isnan(score), "", np.where(score >= signature.cutoff, high, low))
+    # At or above the cutoff after rounding away floating-point noise (a score of -3e-16 that is 0 by hand).
+    classification = np.where(np.isnan(score), "", np.where(rules.at_or_above(score, signature.cutoff), high, low))
     table = pd.DataFrame({"hypoxia_score": score, "classification": classification, "n_genes": n_genes},
                          index=pd.Index(samples, name="sample"))
     index_of = {s: k for k, s in enumerate(symbols)}

@@ -95,3 +95,22 @@ def test_null_in_the_stored_probe_is_a_missing_gene_never_another_probe(saved, t
     assert math.isnan(unscored.table.loc["GSM999", "hypoxia_score"])
     assert unscored.table.loc["GSM999", "classification"] == ""
     assert any("GSM999 (STC2)" in w and "--allow-missing" in w for w in unscored.warnings)
+
+
+def test_a_score_that_is_zero_by_hand_is_at_the_cutoff():
+    """Issue 15, item 6: centred values that sum to exactly 0 by hand (decimal arithmetic) give a float score of
+    -3e-16; the call must be the one for 0 (at the cutoff: "more hypoxic")."""
+    from fractions import Fraction
+
+    import pandas as pd
+
+    from HypoxiaMarkersLib.genes.expression import expression_from_frame
+
+    genes = ["DDIT3", "ERO1A", "KCTD11", "P4HA2", "STC2", "UPK1A"]
+    reference = [8.23, 6.98, 9.73, 6.82, 7.72, 5.8]
+    sample = [8.04, 6.39, 9.25, 7.32, 7.28, 7.0]
+    assert sum(Fraction(str(x)) - Fraction(str(r)) for x, r in zip(sample, reference)) == 0
+    frame = pd.DataFrame({"S": sample, "other": reference}, index=genes)
+    scores = score_samples(expression_from_frame(frame), reference=dict(zip(genes, reference)))
+    assert scores.table.loc["S", "hypoxia_score"] < 0  # floating-point noise, -2.96e-16
+    assert scores.table.loc["S", "classification"] == "more hypoxic"
