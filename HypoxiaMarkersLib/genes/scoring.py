@@ -345,12 +345,16 @@ def _gene_values(expression: ExpressionData, signature: Signature, genes, rows, 
         stored = [p for p in gene.reference_probes] if mode == "stored" else []
         if stored and all(p in candidates for p in stored):
             chosen = stored
+        elif stored and not _gene_level_row(candidates, gene):
+            # The stored value is the median of exactly these probes: another probe's values are on another
+            # scale, so the gene is missing (a NaN row: unscored, or scored on the other genes with allow_missing).
+            warnings.append(f"{gene.symbol}: stored reference probe(s) {', '.join(stored)} not in the data "
+                            f"(other rows: {', '.join(candidates)}); the gene counts as missing, no other probe is "
+                            "substituted")
+            chosen = []
         elif len(candidates) == 1:
             chosen = candidates
         else:
-            if stored:
-                warnings.append(f"{gene.symbol}: stored reference probe(s) {', '.join(stored)} not in the data; "
-                                f"{signature.probe_selection} of {len(candidates)} rows used instead")
             block = matrix[[position[c] for c in candidates]]
             if signature.probe_selection == "highest_mean":
                 with _quiet_nan_warnings():
@@ -359,11 +363,16 @@ def _gene_values(expression: ExpressionData, signature: Signature, genes, rows, 
                 chosen = [candidates[int(np.nanargmax(means)) if np.isfinite(means).any() else 0]]
             else:
                 chosen = candidates
-        block = matrix[[position[c] for c in chosen]]
+        block = matrix[[position[c] for c in chosen]] if chosen else np.full((1, values.shape[1]), np.nan)
         with np.errstate(invalid="ignore"), _quiet_nan_warnings():
-            gene_values[k] = block[0] if len(chosen) == 1 else np.nanmean(block, axis=0)
+            gene_values[k] = block[0] if len(block) == 1 else np.nanmean(block, axis=0)
         probes[gene.symbol] = chosen
     return gene_values, probes
+
+
+def _gene_level_row(candidates: List[str], gene) -> bool:
+    """True for gene-level data: one row, labelled with the gene's symbol or an alias (not a probe ID)."""
+    return len(candidates) == 1 and str(candidates[0]).upper() in {n.upper() for n in gene.names}
 
 
 def _references(gene_values: np.ndarray, genes, signature: Signature, mode: str, reference, reference_scale,

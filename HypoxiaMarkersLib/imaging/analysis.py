@@ -22,6 +22,7 @@ from ..volume import DceSeries, Geometry
 from .brix import (
     FITTED_STATUSES,
     MIN_POINTS,
+    STATUS_HIT_BOUND,
     STATUS_NAMES,
     STATUS_NO_SIGNAL,
     STATUS_OUTSIDE,
@@ -38,7 +39,8 @@ from .hypoxia import (
     hypoxic_voxels,
     slice_fractions,
 )
-from .timing import detect_baseline_frames
+from .quality import POOR_FIT_R2, FitQuality, bound_counts, excluded_label, poor_fit_maps, quality_warnings
+from .timing import HOW_TO_GIVE_BASELINE, curve_noise, detect_baseline_frames
 
 # Bolus-arrival candidates between the last baseline frame and the first enhanced one.
 N_LAG_CANDIDATES = 21
@@ -68,6 +70,13 @@ class ImagingParameters:
         get no fit (status "no signal": air, background, signal voids).
     arrival_rise_fraction : float
         Bolus arrival: the first frame whose mean relative signal increase exceeds this fraction of its peak.
+    min_r2 : float or None
+        Leave fitted voxels with R² below this out of the hypoxic fraction (poor fits). None (default) keeps every
+        fitted voxel, as the method was published; poor fits are counted either way (below
+        :data:`~HypoxiaMarkersLib.imaging.quality.POOR_FIT_R2` = 0.5 when no ``min_r2`` is given). Low R² is
+        expected in weakly enhancing (hypoxic) voxels, so excluding them lowers the fraction: see ``imaging.quality``.
+    exclude_bound_fits : bool
+        Leave voxels whose fit ended on a parameter bound out of the hypoxic fraction (default False).
     a_max, k_el_max, k_diff_min, k_diff_max : float
         Fit bounds: 0 <= A <= a_max, 0 <= k_el <= k_el_max, k_diff_min <= k_ep - k_el <= k_diff_max (1/min).
     max_iterations : int
@@ -82,6 +91,8 @@ class ImagingParameters:
     fit_lag_per_voxel: bool = False
     signal_floor_fraction: float = 0.05
     arrival_rise_fraction: float = 0.1
+    min_r2: Optional[float] = None
+    exclude_bound_fits: bool = False
     a_max: float = 10.0
     k_el_max: float = 1.0
     k_diff_min: float = 1e-3
@@ -141,6 +152,8 @@ class ImagingResult:
     failures: Dict[str, int] = field(default_factory=dict)
     voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
     post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
+    warnings: List[str] = field(default_factory=list)  # what the user must know about these numbers
+    fit_quality: Optional[FitQuality] = None  # poor fits counted (at a bound, low R²), HF with and without them
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -166,6 +179,8 @@ class ImagingResult:
             "n_failed": self.n_failed,
             "n_hypoxic": self.n_hypoxic,
             "failures": dict(self.failures),
+            "fit_quality": self.fit_quality.as_dict() if self.fit_quality is not None else None,
+            "warnings": list(self.warnings),
             "biopsy_slice": {
                 "slice": biopsy.slice,
                 "k_index": biopsy.k_index,
@@ -174,7 +189,7 @@ class ImagingResult:
                 "voxels": biopsy.voxels,
                 "fitted": biopsy.fitted,
             },
-            "slices": [s.as_dict() for s in self.slices],
+            "slices": [{**s.as_dict(), **s.fit_counts()} for s in self.slices],
             "a_brix": {
                 "median": float(np.median(a_values)) if a_values.size else float("nan"),
                 "mean": float(np.mean(a_values)) if a_values.size else float("nan"),
@@ -246,6 +261,7 @@ def analyse_dce(
     detected = p.baseline_frames is None
     n_base = (detect_baseline_frames(signal.mean(axis=0), rise_fraction=p.arrival_rise_fraction)
               if detected else int(p.baseline_frames))
+    warnings = [] if detected else _baseline_warnings(signal.mean(axis=0), n_base, p.arrival_rise_fraction)
     if not 1 <= n_base <= n_frames - MIN_POINTS:
         raise InputError(
             f"{n_base} baseline frame(s) leave {n_frames - n_base} frame(s) after bolus arrival in a series of "
@@ -303,15 +319,21 @@ def analyse_dce(
     fit_status = to_map(status, np.uint8, STATUS_OUTSIDE)
     fitted = np.isin(fit_status, FITTED_STATUSES)
     a_map = to_map(values["a"])
-    hypoxic = hypoxic_voxels(a_map, fitted, p.a_threshold)
+    # Voxels are classified on the fitted float64 values: float32 would put an A of exactly 1.56 at 1.5599999.
+    a_low = to_map(hypoxic_voxels(values["a"], np.ones(n_tumour, dtype=bool), p.a_threshold), bool, False)
     n_fitted = int(fitted.sum())
-    n_hypoxic = int(hypoxic.sum())
     if n_fitted == 0:
         raise InputError("no tumour voxel could be fitted", source=series.source, field="Brix fit",
                          expected="enhancing tumour voxels with a usable signal")
-    hf = fraction(n_hypoxic, n_fitted)
+    quality, at_bound, low_r2, excluded = _fit_quality(fit_status, to_map(values["r_squared"]), fitted,
+                                                       a_low, values,
+                                                       status == STATUS_HIT_BOUND, p)
+    warnings += quality_warnings(quality)
+    hypoxic = a_low & fitted & ~excluded
+    n_hypoxic = int(hypoxic.sum())
+    hf = fraction(n_hypoxic, n_fitted - quality.n_excluded)
     slices = slice_fractions(mask, fitted, hypoxic, series.geometry, hf_cutoff=p.hf_cutoff,
-                             biopsy_slice=p.biopsy_slice)
+                             biopsy_slice=p.biopsy_slice, at_bound=at_bound, low_r2=low_r2, excluded=excluded)
     failures = {STATUS_NAMES[code]: int(np.sum(status == code)) for code in np.unique(status)
                 if code not in FITTED_STATUSES}
     return ImagingResult(
@@ -340,6 +362,8 @@ def analyse_dce(
         failures=failures,
         voxel_t_lag_s=lag_map,
         post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
+        warnings=warnings,
+        fit_quality=quality,
     )
 
 
@@ -356,6 +380,34 @@ def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
     return s0, rsi
 
 
+def _fit_quality(fit_status, r2_map, fitted, a_low, values, at_bound_voxels, p: ImagingParameters):
+    """Poor fits of the tumour (maps of those at a bound, with low R², excluded) and the fraction with and without."""
+    r2_threshold = POOR_FIT_R2 if p.min_r2 is None else float(p.min_r2)
+    at_bound, low_r2 = poor_fit_maps(fit_status, r2_map, fitted, r2_threshold)
+    excluded = np.zeros_like(fitted)
+    if p.min_r2 is not None:
+        excluded |= low_r2
+    if p.exclude_bound_fits:
+        excluded |= at_bound
+    hypoxic_all = a_low & fitted
+    good = fitted & ~at_bound & ~low_r2
+    quality = FitQuality(
+        r2_threshold=r2_threshold, n_fitted=int(fitted.sum()), n_at_bound=int(at_bound.sum()),
+        n_low_r2=int(low_r2.sum()), n_poor=int((at_bound | low_r2).sum()), n_excluded=int(excluded.sum()),
+        excluded=excluded_label(p.min_r2, p.exclude_bound_fits),
+        at_bound_by_parameter=bound_counts(values["a"], values["k_ep"], values["k_el"], at_bound_voxels, p.bounds),
+        hypoxic_fraction_all_fits=fraction(int(hypoxic_all.sum()), int(fitted.sum())),
+        hypoxic_fraction_good_fits=fraction(int((hypoxic_all & good).sum()), int(good.sum())),
+    )
+    if quality.n_excluded == quality.n_fitted:
+        raise InputError(
+            f"every one of the {quality.n_fitted} fitted voxels is a poor fit excluded from the hypoxic fraction "
+            f"({quality.excluded}), so no fraction exists", source="--min-r2",
+            expected="a lower --min-r2, or poor fits kept in the fraction",
+        )
+    return quality, at_bound, low_r2, excluded
+
+
 def _check_parameters(p: ImagingParameters) -> None:
     checks = [
         (p.a_threshold > 0, "a_threshold", "--a-threshold", "a positive A_Brix value"),
@@ -364,6 +416,7 @@ def _check_parameters(p: ImagingParameters) -> None:
         (0 <= p.signal_floor_fraction < 1, "signal_floor_fraction", "--signal-floor", "a fraction in [0, 1)"),
         (0 < p.k_diff_min < p.k_diff_max, "k_diff_min/k_diff_max", "bounds", "0 < k_diff_min < k_diff_max"),
         (p.a_max > 0 and p.k_el_max > 0, "a_max/k_el_max", "bounds", "positive upper bounds"),
+        (p.min_r2 is None or (np.isfinite(p.min_r2) and p.min_r2 <= 1), "min_r2", "--min-r2", "an R² at most 1"),
     ]
     for ok, name, option, expected in checks:
         if not ok:
@@ -374,15 +427,32 @@ def _check_parameters(p: ImagingParameters) -> None:
 
 
 def _check_enhancement(mean_rsi: np.ndarray, n_base: int, source: str) -> None:
-    """Refuse a tumour whose mean curve does not rise after the bolus (flat curves: nothing to fit)."""
-    baseline = mean_rsi[:n_base]
-    noise = float(np.std(baseline)) if n_base > 1 else 0.0
+    """Refuse a tumour whose mean curve does not rise after the bolus (flat curves: nothing to fit).
+
+    The noise is the curve's frame-to-frame noise over all frames (:func:`curve_noise`), not the spread of the
+    baseline frames, which a short or miscounted baseline fills with the upslope.
+    """
+    noise = curve_noise(mean_rsi)
     peak = float(np.max(mean_rsi[n_base:]))
     if not peak > max(5.0 * noise, 0.01):
         raise InputError(
-            f"the tumour's mean curve does not enhance after the bolus (peak relative signal increase {peak:.3g})",
+            f"the tumour's mean curve does not enhance after the bolus (peak relative signal increase {peak:.3g}, "
+            f"frame-to-frame noise {noise:.3g}, {n_base} baseline frame(s)); {HOW_TO_GIVE_BASELINE}",
             source=source, field="DCE signal", expected="contrast enhancement after the baseline frames",
         )
+
+
+def _baseline_warnings(mean_signal: np.ndarray, n_base: int, rise_fraction: float) -> List[str]:
+    """A warning when baseline frames given by the user include frames where the mean curve already rises."""
+    try:
+        detected = detect_baseline_frames(mean_signal, rise_fraction=rise_fraction)
+    except InputError:
+        return []
+    if detected >= n_base:
+        return []
+    return [f"--baseline-frames {n_base}: the tumour's mean curve already rises from frame {detected + 1} (1-based), "
+            f"so {n_base - detected} enhancing frame(s) are averaged into the baseline signal S0; the detected "
+            f"number of baseline frames is {detected}"]
 
 
 def _lag_candidates(t_last_baseline: float, t_first_enhanced: float, n: int) -> np.ndarray:

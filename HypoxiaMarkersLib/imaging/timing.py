@@ -6,6 +6,8 @@ Frame times must be known in seconds and strictly increasing; they are never gue
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -13,19 +15,38 @@ import numpy as np
 from ..errors import InputError
 
 HOW_TO_GIVE_TIMES = (
-    "give the frame times with --times t0,t1,... (seconds, one per frame) or --frame-interval SECONDS"
+    "give the frame times with --times t0,t1,... or --times FILE (seconds, one per frame) or --frame-interval SECONDS"
 )
 
 
 def parse_times_option(text: str) -> np.ndarray:
-    """Parse ``--times``: a comma-separated list of frame times in seconds."""
+    """Parse ``--times``: frame times in seconds, comma-separated, or the path of a text file of times (one per
+    line or separated by commas, spaces or semicolons, e.g. a ``times_s.txt`` written by this tool)."""
+    text = str(text)
+    source = "--times"
+    path = Path(text.strip())
+    if text.strip() and not _looks_like_numbers(text) and path.is_file():
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"could not read the file of frame times ({error})", source=source,
+                             expected="a text file of times in seconds") from None
+    items = re.split(r"[,;\s]+", text.strip())
     try:
-        values = [float(item) for item in str(text).replace(";", ",").split(",") if item.strip()]
+        values = [float(item) for item in items if item]
     except ValueError as error:
         raise InputError(
-            f"could not read the frame times: {error}", source="--times", expected="numbers separated by commas"
+            f"could not read the frame times: {error}", source=source,
+            expected="numbers (seconds) separated by commas, or a file of them",
         ) from None
+    if not values:
+        raise InputError("no frame times given", source=source, expected="one time in seconds per frame")
     return np.asarray(values, dtype=float)
+
+
+def _looks_like_numbers(text: str) -> bool:
+    return re.fullmatch(r"[\s,;0-9eE+\-.]+", text) is not None
 
 
 def check_frame_times(times: Optional[Sequence[float]], n_frames: int, source: str) -> np.ndarray:
@@ -76,12 +97,44 @@ def check_frame_times(times: Optional[Sequence[float]], n_frames: int, source: s
     return times
 
 
+#: How the user sets the baseline frames when the automatic detection cannot be used (CLI and Slicer names).
+HOW_TO_GIVE_BASELINE = (
+    "if the tumour does enhance, give the number of pre-contrast frames (the frames before the bolus arrives; "
+    "clinical protocols often have 2-5) with --baseline-frames N (in Slicer: Baseline frames)"
+)
+
+
+def curve_noise(curve: np.ndarray) -> float:
+    """Frame-to-frame noise (standard deviation of one frame) of a signal curve, robust to the bolus.
+
+    White noise of SD sigma gives first differences of SD sigma * sqrt(2). The upslope (and a wash-out) add a few
+    large or shifted differences; the median absolute deviation of all the curve's differences ignores them as
+    long as they are fewer than half, so no frame needs to be known as pre-contrast beforehand (the first frames
+    of a short baseline already contain the upslope).
+
+    Parameters
+    ----------
+    curve : ndarray, shape (n_frames,)
+
+    Returns
+    -------
+    float
+        The noise SD in the units of ``curve`` (0 for fewer than three frames or a noise-free curve).
+    """
+    steps = np.diff(np.asarray(curve, dtype=float))
+    steps = steps[np.isfinite(steps)]
+    if steps.size < 2:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2.0)
+
+
 def detect_baseline_frames(mean_signal: np.ndarray, *, rise_fraction: float = 0.1) -> int:
     """Number of pre-contrast (baseline) frames, from the tumour's mean signal curve.
 
     The bolus has arrived at the first frame whose relative signal increase over the first frame exceeds
-    ``rise_fraction`` of the curve's peak increase, and clearly exceeds the frame-to-frame noise of the
-    frames before it. Every frame before that one is baseline; the last of them is the arrival frame.
+    ``rise_fraction`` of the curve's peak increase and three times the curve's frame-to-frame noise
+    (:func:`curve_noise`, estimated over the whole curve). Every frame before that one is baseline; the last of
+    them is the arrival frame. A curve whose peak increase is not above five times the noise does not enhance.
 
     Parameters
     ----------
@@ -98,7 +151,7 @@ def detect_baseline_frames(mean_signal: np.ndarray, *, rise_fraction: float = 0.
     Raises
     ------
     InputError
-        If the curve does not enhance.
+        If the curve does not enhance (the message says how to give the baseline frames instead).
     """
     m = np.asarray(mean_signal, dtype=float)
     reference = m[0]
@@ -107,12 +160,11 @@ def detect_baseline_frames(mean_signal: np.ndarray, *, rise_fraction: float = 0.
                          expected="a positive pre-contrast signal")
     rel = m / reference - 1.0
     peak = float(np.max(rel))
-    # Frame-to-frame noise of the relative signal, robustly from the differences of the first frames.
-    early = np.diff(rel[: max(3, min(len(rel), 6))])
-    noise = 1.4826 * float(np.median(np.abs(early - np.median(early)))) if early.size else 0.0
+    noise = curve_noise(rel)
     if not peak > max(5.0 * noise, 1e-3):
         raise InputError(
-            f"no contrast enhancement in the tumour (peak relative signal increase {peak:.3g})",
+            f"no contrast enhancement found in the tumour's mean curve (peak relative signal increase {peak:.3g}, "
+            f"not above 5 x its frame-to-frame noise {noise:.3g}); {HOW_TO_GIVE_BASELINE}",
             field="DCE signal",
             expected="a rise of the tumour signal after the bolus",
         )

@@ -46,6 +46,12 @@ class SegmentInfo:
 # Reading
 
 
+#: A tumour mask with more than this share of its voxels outside the DCE series is refused unless the caller allows
+#: it (``max_share_outside=None``): the hypoxic fraction would be that of part of the tumour, reported as the
+#: tumour's. Up to this share (partial coverage at the edge of the field of view) only a warning is given.
+MAX_SHARE_OUTSIDE = 0.10
+
+
 def read_tumour_mask(
     path: PathLike,
     reference: Geometry,
@@ -53,6 +59,7 @@ def read_tumour_mask(
     label: Optional[int] = None,
     segment: Optional[str] = None,
     min_fraction: Optional[float] = None,
+    max_share_outside: Optional[float] = MAX_SHARE_OUTSIDE,
 ) -> np.ndarray:
     """Read a tumour mask and put it on the DCE grid.
 
@@ -70,6 +77,10 @@ def read_tumour_mask(
     min_fraction : float, optional
         If given, a DCE voxel is tumour when at least this fraction of its volume is (estimated by oversampling);
         default: nearest neighbour at the DCE voxel centre.
+    max_share_outside : float or None
+        Refuse a mask with more than this share of its voxels outside the DCE series (default
+        :data:`MAX_SHARE_OUTSIDE` = 0.10); None accepts any share (with a warning). :func:`share_outside` gives
+        the share, e.g. to record it with the results.
 
     Returns
     -------
@@ -79,12 +90,13 @@ def read_tumour_mask(
     ------
     InputError
         File missing or unreadable, label or segment not present (the message lists what is), empty mask, or a
-        mask that does not overlap the DCE series. A warning is issued when part of the tumour lies outside the
-        DCE field of view.
+        mask that does not overlap the DCE series, or lies more than ``max_share_outside`` outside it. A warning
+        is issued when a smaller part of the tumour lies outside the DCE field of view.
     """
     path = Path(path)
     mask, geometry, what = read_mask(path, label=label, segment=segment)
-    return resample_mask(mask, geometry, reference, min_fraction=min_fraction, source=str(path), what=what)
+    return resample_mask(mask, geometry, reference, min_fraction=min_fraction, source=str(path), what=what,
+                         max_share_outside=max_share_outside)
 
 
 def read_mask(
@@ -263,6 +275,7 @@ def resample_mask(
     min_fraction: Optional[float] = None,
     source: str = "mask",
     what: str = "tumour",
+    max_share_outside: Optional[float] = MAX_SHARE_OUTSIDE,
 ) -> np.ndarray:
     """Put a mask drawn on one grid onto another through physical space.
 
@@ -275,6 +288,9 @@ def resample_mask(
         the fraction of its volume in the mask (estimated by oversampling) is at least ``min_fraction``.
     source, what : str
         For messages: the file and what was read from it.
+    max_share_outside : float or None
+        Refuse a mask with more than this share of its voxels outside the reference grid (see
+        :func:`read_tumour_mask`); None: any share, with a warning.
 
     Returns
     -------
@@ -311,10 +327,22 @@ def resample_mask(
             + " (is it smaller than a DCE voxel?)",
             source=source, expected="a tumour larger than a DCE voxel",
         )
+    if max_share_outside is not None and 1.0 - inside > max_share_outside:
+        raise InputError(
+            f"{100 * (1 - inside):.1f}% of the tumour mask ({what}) lies outside the DCE series, more than the "
+            f"{100 * max_share_outside:g}% accepted: the hypoxic fraction would be that of part of the tumour",
+            source=source, field="tumour mask",
+            expected="a DCE series that covers the tumour (to analyse the part inside anyway: --allow-mask-outside)",
+        )
     if inside < 1.0:
         warnings.warn(f"{source}: {100 * (1 - inside):.1f}% of the tumour mask ({what}) lies outside the DCE series; "
                       "only the overlap is used", stacklevel=2)
     return result
+
+
+def share_outside(mask: np.ndarray, mask_geometry: Geometry, reference: Geometry) -> float:
+    """Share of the mask's voxels (on its own grid) whose centres lie outside the reference grid's field of view."""
+    return 1.0 - _fraction_inside(np.asarray(mask, dtype=bool), mask_geometry, reference)
 
 
 def _fraction_inside(mask: np.ndarray, mask_geometry: Geometry, reference: Geometry) -> float:
@@ -461,5 +489,6 @@ def segment_masks(path: PathLike) -> Tuple[Dict[str, np.ndarray], Geometry]:
 
 __all__ = [
     "SegmentInfo", "read_tumour_mask", "read_mask", "resample_mask", "partial_volume_fraction", "segments_in_file",
+    "share_outside", "MAX_SHARE_OUTSIDE",
     "segment_masks", "write_tumour_mask", "write_segmentation",
 ]

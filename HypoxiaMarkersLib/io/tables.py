@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -96,7 +97,10 @@ def read_table(
                                 skipinitialspace=skip_initial_space)
     except InputError:
         raise
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, csv.Error) as error:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # a truncated or damaged .gz
+        raise InputError(f"the compressed file is damaged or truncated ({error})", source=str(path),
+                         expected="a complete compressed file (copy it again)") from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as error:
         raise InputError(f"cannot read the table: {error}", source=str(path),
                          expected=f"a CSV, TSV or Excel {what} with a header row") from None
     table.columns = [str(c).strip() for c in table.columns]

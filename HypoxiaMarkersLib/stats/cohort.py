@@ -26,6 +26,7 @@ from .survival import (
     LogRankResult,
     as_numeric,
     censor_at_horizon,
+    check_horizon,
     check_survival,
     cox_fit,
     encode_covariates,
@@ -38,7 +39,7 @@ Cutoff = Union[float, str]
 
 
 def _cox_entry(fit: CoxResult, name: str) -> dict:
-    entry = fit.coefficient(name)
+    entry = fit.coefficient(name, blank_not_estimable=True)
     entry.update({"lr_chi2": fit.lr_chi2, "lr_p": fit.lr_p, "wald_p": fit.wald_p, "score_p": fit.score_p,
                   "n": fit.n, "events": fit.events, "converged": fit.converged})
     if fit.ph_test is not None:
@@ -63,6 +64,7 @@ class MarkerResult:
     high: np.ndarray = field(repr=False)
     cox_multivariate: Optional[CoxResult] = None
     extra: dict = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def survival_at_horizon(self) -> Optional[Dict[str, dict]]:
@@ -87,8 +89,20 @@ class MarkerResult:
         }
         if self.cox_multivariate is not None:
             out["cox_multivariate"] = self.cox_multivariate.to_dict()
+        out["warnings"] = list(self.warnings)
         out.update(self.extra)
         return out
+
+
+def _check_covariates_are_not_the_marker(frame: pd.DataFrame, marker: np.ndarray, name: str, source) -> None:
+    """A covariate that is the marker (same name, or the same values) makes the multivariate model singular."""
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        same_values = values.shape == marker.shape and np.array_equal(values, marker)
+        if str(column) == name or same_values:
+            raise InputError(f"the covariate {column!r} is the marker {name!r} itself"
+                             + ("" if str(column) == name else " (the same values)"), source=source,
+                             field="--covariates", expected="clinical covariates other than the marker")
 
 
 def _complete(time, event, marker, *, source, time_field, event_field, marker_field):
@@ -102,7 +116,8 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
                    horizon: Optional[float] = None, min_prop: float = 0.1, max_prop: Optional[float] = None,
                    permutations: int = 0, seed: Optional[int] = None, covariates: Optional[pd.DataFrame] = None,
                    categorical: Sequence[str] = (), conf_level: float = 0.95, source: Optional[str] = None,
-                   progress: Optional[ProgressCallback] = None, _complete_cases: bool = False) -> MarkerResult:
+                   progress: Optional[ProgressCallback] = None, _complete_cases: bool = False,
+                   allow_horizon_censoring: bool = False, time_unit: Optional[str] = None) -> MarkerResult:
     """Survival analysis of one marker: Cox (continuous, dichotomous, with covariates), cutoff, log-rank, KM.
 
     Parameters
@@ -125,15 +140,22 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
         Covariates to encode as categories even if they are numbers.
     conf_level : float
         Confidence level of HRs and KM intervals.
+    allow_horizon_censoring : bool
+        Accept a horizon that censors most events (:func:`survival.check_horizon`); default: an error.
+    time_unit : str, optional
+        The unit of ``time`` and ``horizon``, for messages.
 
     Returns
     -------
     MarkerResult
+        HRs that cannot be estimated carry no number (``CoxResult.not_estimable`` says why); ``warnings`` lists
+        what the reader must know (heavy censoring at the horizon).
     """
     time, event, marker, keep = _complete(time, event, marker, source=source, time_field="time",
                                           event_field="event", marker_field=name)
     n_excluded = int((~keep).sum())
     time, event, marker = time[keep], event[keep], marker[keep]
+    warnings = check_horizon(time, event, horizon, allow=allow_horizon_censoring, source=source, time_unit=time_unit)
     time, event = censor_at_horizon(time, event, horizon)
     n = int(time.size)
     if n < 2:
@@ -163,6 +185,7 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
     multivariate = None
     if covariates is not None and len(covariates.columns):
         frame = covariates.loc[keep] if len(covariates) == keep.size else covariates
+        _check_covariates_are_not_the_marker(frame, marker, name, source)
         design, terms = encode_covariates(frame.reset_index(drop=True), list(frame.columns),
                                           categorical=categorical, source=source)
         design.insert(0, name, marker)
@@ -172,7 +195,7 @@ def analyse_marker(time, event, marker, *, cutoff: Cutoff = "optimal", name: str
             multivariate = cox_fit(time[rows], event[rows], design.loc[rows], terms=terms, conf_level=conf_level)
     return MarkerResult(name=name, n=n, events=int(event.sum()), n_excluded=n_excluded, horizon=horizon,
                         cox_continuous=cox_continuous, cutoff=chosen, cox_dichotomous=cox_dichotomous,
-                        logrank=logrank, km=km, high=high, cox_multivariate=multivariate)
+                        logrank=logrank, km=km, high=high, cox_multivariate=multivariate, warnings=warnings)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -190,11 +213,13 @@ class CohortResult:
     patients: pd.DataFrame
     parameters: dict
     excluded: List[str]
+    warnings: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "version": __version__,
             "parameters": self.parameters,
+            "warnings": list(self.warnings),
             "n": int(self.patients["included"].sum()),
             "excluded": {"n": len(self.excluded), "ids": self.excluded},
             **{name: result.to_dict() for name, result in self.markers.items()},
@@ -218,7 +243,8 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
                    seed: Optional[int] = 0, n_directions: int = 90, statistic: str = "logrank",
                    alternative: str = "greater",
                    optimism: str = "bootstrap", resamples: int = 200, folds: int = 5, conf_level: float = 0.95,
-                   source: Optional[str] = None, progress: Optional[ProgressCallback] = None) -> CohortResult:
+                   source: Optional[str] = None, progress: Optional[ProgressCallback] = None,
+                   allow_horizon_censoring: bool = False) -> CohortResult:
     """The whole analysis of a cohort table (SPEC §4): markers, both-rule, composite line and groups.
 
     Parameters
@@ -271,6 +297,8 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
     included = np.isfinite(time) & (event >= 0) & np.isfinite(imaging) & np.isfinite(genes)
     excluded = [str(i) for i in ids[~included]]
     horizon = horizon_in_time_units(horizon_months, time_unit)
+    horizon_warnings = check_horizon(time[included], event[included], horizon, allow=allow_horizon_censoring,
+                                     source=source, time_unit=time_unit)
     t, e = censor_at_horizon(time[included], event[included], horizon)
     x, y = imaging[included], genes[included]
     n = int(t.size)
@@ -367,4 +395,4 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
         "high_rule": "value >= cutoff is more hypoxic", "source": source,
     }
     return CohortResult(markers=markers, line=line, groups=groups_dict, patients=patients,
-                        parameters=parameters, excluded=excluded)
+                        parameters=parameters, excluded=excluded, warnings=horizon_warnings)

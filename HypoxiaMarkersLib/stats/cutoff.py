@@ -237,10 +237,49 @@ class CutoffResult:
     stats: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     statistic_name: str = "standardized log-rank score statistic (maxstat, smethod='LogRank')"
 
+    @property
+    def selected_from_data(self) -> bool:
+        """True when the cutoff (or line) was searched in these data, so its naive p is optimistic."""
+        return self.method != "fixed"
+
+    @property
+    def p_adjusted(self) -> Optional[float]:
+        """The p-value adjusted for the search: permutation when run, else Lausen–Schumacher 1994, else 1992;
+        None for a fixed cutoff (nothing to adjust) or when no adjustment was computed."""
+        for value in (self.p_permutation, self.p_lausen_schumacher_1994, self.p_lausen_schumacher_1992):
+            if value is not None and np.isfinite(value):
+                return float(value)
+        return None
+
+    @property
+    def p_adjusted_method(self) -> Optional[str]:
+        """Which adjustment :attr:`p_adjusted` is."""
+        names = (("permutation", self.p_permutation), ("Lausen-Schumacher 1994", self.p_lausen_schumacher_1994),
+                 ("Lausen-Schumacher 1992", self.p_lausen_schumacher_1992))
+        return next((name for name, value in names if value is not None and np.isfinite(value)), None)
+
+    @property
+    def p_headline(self) -> Optional[float]:
+        """The p to show first: adjusted when the cutoff was searched (None if no adjustment exists: then the
+        naive p must be shown labelled "unadjusted, cutoff chosen from the data"), else the log-rank p."""
+        return self.p_adjusted if self.selected_from_data else float(self.p_unadjusted)
+
+    @property
+    def p_headline_label(self) -> str:
+        """Words for :attr:`p_headline` (e.g. "p adjusted for the cutoff search (permutation)")."""
+        if not self.selected_from_data:
+            return "log-rank p"
+        if self.p_adjusted is None:
+            return "no adjusted p (naive p unadjusted for the cutoff search)"
+        return f"p adjusted for the cutoff search ({self.p_adjusted_method})"
+
     def to_dict(self) -> dict:
         return {
             "value": self.value, "method": self.method, "statistic": self.statistic,
             "statistic_name": self.statistic_name,
+            "selected_from_data": self.selected_from_data,
+            "p_headline": self.p_headline, "p_headline_label": self.p_headline_label,
+            "p_adjusted": self.p_adjusted, "p_adjusted_method": self.p_adjusted_method,
             "p_unadjusted": self.p_unadjusted,
             "p_lausen_schumacher_1992": self.p_lausen_schumacher_1992,
             "p_lausen_schumacher_1994": self.p_lausen_schumacher_1994,
@@ -262,9 +301,10 @@ def candidate_splits(marker_sorted: np.ndarray, min_prop: float, max_prop: float
 
 
 def _check_props(min_prop: float, max_prop: Optional[float]) -> Tuple[float, float]:
-    if not 0.0 <= min_prop < 0.5:
-        raise InputError(f"minimum proportion {min_prop} is outside [0, 0.5)", source="--min-prop",
-                         expected="a proportion such as 0.1")
+    if not 0.0 < min_prop < 0.5:
+        # 0 would search groups of a single patient, and the Lausen-Schumacher bound is infinite there.
+        raise InputError(f"minimum proportion {min_prop} is outside (0, 0.5)", source="--min-prop",
+                         expected="a proportion such as 0.1 (the smallest share of patients in a group)")
     max_prop = 1.0 - min_prop if max_prop is None else float(max_prop)
     if not min_prop < max_prop <= 1.0:
         raise InputError(f"maximum proportion {max_prop} is not in ({min_prop}, 1]", source="--max-prop")

@@ -105,6 +105,58 @@ def horizon_in_time_units(horizon_months: Optional[float], time_unit: str) -> Op
     return float(horizon_months) * TIME_UNITS_PER_MONTH[time_unit]
 
 
+#: Refuse a horizon that would censor more than this share of the events (e.g. follow-up in days read as months).
+HORIZON_MAX_CENSORED_EVENTS = 0.5
+#: Warn when the horizon censors more than this share of the events.
+HORIZON_WARN_CENSORED_EVENTS = 0.2
+
+
+def check_horizon(time, event, horizon: Optional[float], *, allow: bool = False, source: Optional[str] = None,
+                  time_unit: Optional[str] = None) -> List[str]:
+    """Refuse (or warn about) a horizon that censors many of the events, before censoring at it.
+
+    A follow-up table in days analysed with a horizon in months (60 "days") keeps a handful of events and gives
+    numbers that look like results. More than :data:`HORIZON_MAX_CENSORED_EVENTS` of the events beyond the horizon
+    is an error unless ``allow``; more than :data:`HORIZON_WARN_CENSORED_EVENTS` gives a warning.
+
+    Parameters
+    ----------
+    time, event : array-like
+        Follow-up and 0/1 events (missing values, NaN time or negative event, are ignored).
+    horizon : float or None
+        In the unit of ``time``; None: nothing to check.
+    allow : bool
+        Accept a horizon that censors most events (with a warning).
+    source, time_unit : str, optional
+        For the message.
+
+    Returns
+    -------
+    list of str
+        Warnings (empty when the horizon keeps most events).
+    """
+    if horizon is None:
+        return []
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event)
+    events = np.isfinite(time) & (event == 1)
+    n_events = int(events.sum())
+    beyond = int((events & (time > horizon)).sum())
+    if n_events == 0 or beyond / n_events <= HORIZON_WARN_CENSORED_EVENTS:
+        return []
+    unit = f" {time_unit}" if time_unit else " (the table's time unit)"
+    followup = float(np.nanmedian(time[np.isfinite(time)]))
+    text = (f"the horizon {horizon:g}{unit} censors {beyond} of {n_events} events ({100 * beyond / n_events:.0f} %); "
+            f"the median follow-up is {followup:g}")
+    if beyond / n_events > HORIZON_MAX_CENSORED_EVENTS and not allow:
+        raise InputError(
+            text + ": are the times in another unit (--time-unit days for days)?", source=source, field="horizon",
+            expected="a time unit and horizon that keep most events (--time-unit, --horizon MONTHS or none; "
+                     "to censor them anyway: --allow-horizon-censoring)",
+        )
+    return [text + "; check --time-unit and --horizon"]
+
+
 def censor_at_horizon(time, event, horizon: Optional[float]) -> Tuple[np.ndarray, np.ndarray]:
     """Censor follow-up beyond ``horizon`` at the horizon (an event exactly at the horizon stays an event).
 
@@ -370,19 +422,36 @@ class CoxResult:
     terms: Dict[str, List[str]] = field(default_factory=dict)
     conf_level: float = 0.95
     ph_test: Optional[PHTest] = None
+    #: Coefficient name → why its HR cannot be estimated (no events in one group, monotone likelihood, not finite).
+    not_estimable: Dict[str, str] = field(default_factory=dict)
 
-    def coefficient(self, name: str) -> dict:
-        """HR, CI and Wald p of one coefficient, in the form of the results JSON."""
+    def estimable(self, name: str) -> bool:
+        """False when the HR of ``name`` is not an estimate (see :attr:`not_estimable` for why)."""
+        return name not in self.not_estimable
+
+    def coefficient(self, name: str, *, blank_not_estimable: bool = False) -> dict:
+        """HR, CI and Wald p of one coefficient, in the form of the results JSON.
+
+        ``estimable`` says whether the HR is an estimate and ``not_estimable_reason`` why not. With
+        ``blank_not_estimable`` (what the results JSON uses) a coefficient that cannot be estimated has None (JSON
+        null) instead of its HR, CI, p and coefficient: never a number that is not an estimate. Anything shown to a
+        reader must use it or check ``estimable``.
+        """
         i = self.names.index(name)
-        return {"hr": float(self.hr[i]), "ci_low": float(self.ci_low[i]), "ci_high": float(self.ci_high[i]),
-                "p": float(self.p[i]), "coef": float(self.coef[i]), "se": float(self.se[i]),
-                "z": float(self.z[i])}
+        entry = {"hr": float(self.hr[i]), "ci_low": float(self.ci_low[i]), "ci_high": float(self.ci_high[i]),
+                 "p": float(self.p[i]), "coef": float(self.coef[i]), "se": float(self.se[i]),
+                 "z": float(self.z[i])}
+        if blank_not_estimable and not self.estimable(name):
+            entry = {key: None for key in entry}
+        entry["estimable"] = self.estimable(name)
+        entry["not_estimable_reason"] = self.not_estimable.get(name)
+        return entry
 
     def to_dict(self) -> dict:
         out = {
             "n": self.n, "events": self.events, "converged": self.converged, "conf_level": self.conf_level,
             "coefficients": [
-                {"name": name, **self.coefficient(name)} for name in self.names
+                {"name": name, **self.coefficient(name, blank_not_estimable=True)} for name in self.names
             ],
             "loglik_null": self.loglik_null, "loglik": self.loglik,
             "lr_chi2": self.lr_chi2, "lr_df": self.lr_df, "lr_p": self.lr_p,
@@ -519,17 +588,43 @@ def cox_fit(time, event, design: pd.DataFrame, *, terms: Optional[Dict[str, List
         converged = False
     with np.errstate(over="ignore"):
         hr, ci_low, ci_high = np.exp(coef), np.exp(coef - zq * se), np.exp(coef + zq * se)
+    not_estimable = _not_estimable(names, x, event, coef, se, hr, ci_low, ci_high)
     result = CoxResult(
         names=names, coef=coef, se=se, z=z_value, p=p, hr=hr, ci_low=ci_low,
         ci_high=ci_high, loglik_null=loglik_null, loglik=loglik, lr_chi2=lr, lr_df=df,
         lr_p=float(stats.chi2.sf(lr, df)), wald_chi2=wald, wald_p=float(stats.chi2.sf(wald, df)),
         score_chi2=score_chi2, score_p=float(stats.chi2.sf(score_chi2, df)), n=int(time.size),
         events=int(event.sum()), converged=converged, terms=dict(terms or {n: [n] for n in names}),
-        conf_level=conf_level,
+        conf_level=conf_level, not_estimable=not_estimable,
     )
     if ph_check:
         result.ph_test = ph_test(time, event, x, coef, terms=result.terms, names=names)
     return result
+
+
+def _not_estimable(names, x, event, coef, se, hr, ci_low, ci_high) -> Dict[str, str]:
+    """Why each coefficient's HR is not an estimate: no events in one group of a two-valued covariate, monotone
+    likelihood (the coefficient runs off: |coef| x SD(x) > 15, as flagged by ``converged``), or a non-finite HR/CI."""
+    reasons: Dict[str, str] = {}
+    for j, name in enumerate(names):
+        column = x[:, j]
+        values = np.unique(column)
+        if values.size == 2:
+            for value, other in ((values[0], values[1]), (values[1], values[0])):
+                group = column == value
+                if event[group].sum() == 0:
+                    direction = "0" if value > other else "infinity"
+                    reasons[name] = (f"not estimable: no events among the {int(group.sum())} patients with {name} = "
+                                     f"{value:g}, so the likelihood is monotone and the HR runs to {direction}")
+        if name in reasons:
+            continue
+        finite = all(np.isfinite(v[j]) for v in (coef, se, hr, ci_low, ci_high))
+        if np.isfinite(coef[j]) and abs(coef[j]) * np.nanstd(column) > 15:
+            reasons[name] = ("not estimable: monotone likelihood (the covariate separates events from non-events), "
+                             "the HR runs off to 0 or infinity")
+        elif not finite:
+            reasons[name] = "not estimable: the HR or its confidence interval is not finite"
+    return reasons
 
 
 def _polish(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: np.ndarray, max_steps: int = 20):

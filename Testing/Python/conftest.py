@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_DATA = REPO_ROOT / "Testing" / "Data"
+
+
+def _unpack(archive: Path, into: Path) -> None:
+    """Unpack a ``.tar.xz`` of the test data into ``into`` (refusing links and paths outside it)."""
+    with tarfile.open(archive, "r:xz") as tar:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.9.17 / 3.12: the safe extraction filter
+            tar.extractall(into, filter="data")
+        else:
+            for member in tar.getmembers():
+                if not member.isfile() or Path(member.name).is_absolute() or ".." in Path(member.name).parts:
+                    raise RuntimeError(f"unexpected entry {member.name!r} in {archive}")
+            tar.extractall(into)
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The project's real data folder (../shared/data beside the checkout)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
-    return SHARED_DATA
+def shared_data(tmp_path_factory) -> Path:
+    """The project's real test data (``Testing/Data``, carried with the repository), copied into a temporary
+    folder with every ``.tar.xz`` unpacked in place, so no test can change the committed files."""
+    if not TEST_DATA.is_dir():
+        raise RuntimeError(f"test data folder missing: {TEST_DATA} (it is part of the repository)")
+    root = tmp_path_factory.mktemp("data")
+    for folder in sorted(p for p in TEST_DATA.iterdir() if p.is_dir()):
+        shutil.copytree(folder, root / folder.name, ignore=shutil.ignore_patterns("*.tar.xz"))
+        for archive in sorted(folder.glob("*.tar.xz")):
+            _unpack(archive, root / folder.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def invivo_tissue(shared_data):
+    """The real in-vivo DCE slice (times from times_s.txt) and its tissue mask on the DCE grid."""
+    import numpy as np
+
+    from HypoxiaMarkersLib.io import read_dce, read_tumour_mask
+
+    folder = shared_data / "invivo-dce-slice"
+    series = read_dce(folder / "dce.nrrd", times=np.loadtxt(folder / "times_s.txt"))
+    return series, read_tumour_mask(folder / "mask_tissue.nrrd", series.geometry)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The R reference cases shared by the survival and cutoff tests.
 
 ``reference/r_reference.json`` holds what R (survival, maxstat) computed on these datasets; it is made by
-``Rscript reference/make_reference.R /path/to/shared/data/tcga-cesc-clinical/cesc_os.csv``.
+``Rscript make_reference.R ../../Data/tcga-cesc-clinical/cesc_os.csv`` (run in ``reference/``).
 """
 
 from __future__ import annotations

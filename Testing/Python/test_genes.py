@@ -387,15 +387,23 @@ def test_reference_modes_and_stored_probe_fallback(tmp_path):
     again = score_samples(data, stored, reference="cohort")
     assert again.reference_source == "cohort" and again.reference == score_samples(data).reference
 
-    # New data whose STC2 probes carry other IDs: the stored probe is absent, the rule picks one, with a warning.
+    # New data whose STC2 probes carry other IDs: the stored probe is absent, so STC2 is missing (no other probe is
+    # substituted: the stored value is the median of that probe): unscored, or scored on five genes.
     renamed = values.rename(index={"ILMN_6": "ILMN_60", "ILMN_7": "ILMN_70", "ILMN_8": "ILMN_80"})
     path = tmp_path / "renamed.csv"
     renamed.rename_axis("ID_REF").to_csv(path)
     platform = pd.read_csv(annotation).replace({"ILMN_6": "ILMN_60", "ILMN_7": "ILMN_70", "ILMN_8": "ILMN_80"})
     platform.to_csv(tmp_path / "platform2.csv", index=False)
-    moved = score_samples(read_expression(path, probe_map=tmp_path / "platform2.csv"), stored)
-    assert moved.probes["STC2"] == ["ILMN_70"]
-    assert any("STC2: stored reference probe(s) ILMN_7 not in the data" in w for w in moved.warnings)
+    moved_data = read_expression(path, probe_map=tmp_path / "platform2.csv")
+    moved = score_samples(moved_data, stored)
+    assert moved.probes["STC2"] == [] and moved.table["hypoxia_score"].isna().all()
+    assert any("STC2: stored reference probe(s) ILMN_7 not in the data" in w and "no other probe" in w
+               for w in moved.warnings)
+    five = score_samples(moved_data, stored, allow_missing=True)
+    assert list(five.table["n_genes"]) == [5] * len(values.columns)
+    others = [g for g in SIX if g != "STC2"]
+    np.testing.assert_allclose(five.table["hypoxia_score"],
+                               five.table[[f"centred_{g}" for g in others]].mean(axis=1), atol=1e-12)
     # Gene-level data (one row per gene) use that row without a warning.
     gene_level = score_single_sample({"DDIT3": 9, "ERO1A": 9, "KCTD11": 8, "P4HA2": 10, "STC2": 7, "UPK1A": 5},
                                      stored)

@@ -183,6 +183,9 @@ def _grid_to_expression(
     # Empty rows / columns: a gene or sample with no value at all is an error unless the user drops them.
     empty_row = np.isnan(values).all(axis=1)
     empty_col = np.isnan(values).all(axis=0)
+    # With one sample, a gene or probe without a value is that sample's missing value, not an empty row/column.
+    if values.shape[1 if orientation == "genes-by-samples" else 0] == 1:
+        (empty_row if orientation == "genes-by-samples" else empty_col)[:] = False
     if empty_row.any() or empty_col.any():
         places = [_where(grid, body_positions[value_rows[i]], vrows[i]) for i in np.flatnonzero(empty_row)]
         places += [column_name(value_cols[j]) for j in np.flatnonzero(empty_col)]

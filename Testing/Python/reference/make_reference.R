@@ -2,7 +2,7 @@
 #
 # Run from this folder (Debian: r-base-core, r-cran-survival, r-cran-maxstat):
 #
-#     Rscript make_reference.R /path/to/shared/data/tcga-cesc-clinical/cesc_os.csv
+#     Rscript make_reference.R ../../Data/tcga-cesc-clinical/cesc_os.csv
 #
 # It writes:
 #   lung.csv, veteran.csv    the datasets shipped with R's survival package, exported so that Python and R read
@@ -16,7 +16,7 @@ suppressMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-tcga_path <- if (length(args) >= 1) args[1] else "../../../../shared/data/tcga-cesc-clinical/cesc_os.csv"
+tcga_path <- if (length(args) >= 1) args[1] else "../../Data/tcga-cesc-clinical/cesc_os.csv"
 
 write.csv(survival::lung, "lung.csv", row.names = FALSE, na = "")
 write.csv(survival::veteran, "veteran.csv", row.names = FALSE, na = "")
