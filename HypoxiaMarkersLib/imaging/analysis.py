@@ -141,6 +141,7 @@ class ImagingResult:
     failures: Dict[str, int] = field(default_factory=dict)
     voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
     post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
+    fit_engine: str = "numpy"  # the Brix fit engine that ran: "numba" (compiled) or "numpy"
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -240,11 +241,11 @@ def analyse_dce(
                          expected="at least one tumour voxel inside the DCE series")
     times = np.asarray(series.times_s, dtype=float)
     check_signal(series, mask)
-    signal = series.signal[:, mask].T.astype(float)  # (n_voxels, n_frames)
+    curves = _TumourCurves(series.signal, mask)  # read chunk by chunk: no float64 copy of every tumour curve
 
     n_frames = times.size
     detected = p.baseline_frames is None
-    n_base = (detect_baseline_frames(signal.mean(axis=0), rise_fraction=p.arrival_rise_fraction)
+    n_base = (detect_baseline_frames(curves.mean_signal(), rise_fraction=p.arrival_rise_fraction)
               if detected else int(p.baseline_frames))
     if not 1 <= n_base <= n_frames - MIN_POINTS:
         raise InputError(
@@ -257,7 +258,7 @@ def analyse_dce(
 
     volume_baseline = series.signal[:n_base].mean(axis=0)
     floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
-    s0, rsi_all = relative_signal_increase(signal, n_base)
+    s0 = curves.baseline_signal(n_base)
     has_signal = s0 > max(floor, 0.0)
     if not has_signal.any():
         raise InputError(
@@ -265,21 +266,22 @@ def analyse_dce(
             source=series.source, field="baseline signal",
             expected=f"baseline signal above {floor:g} (signal_floor_fraction {p.signal_floor_fraction})",
         )
-    rsi = rsi_all[has_signal]
-    _check_enhancement(rsi.mean(axis=0), n_base, series.source)
+    rsi, mean_rsi = curves.rsi_after_arrival(has_signal, n_base)  # (n with signal, frames after arrival), float64
+    _check_enhancement(mean_rsi, n_base, series.source)
 
     tau_min = p.injection_duration_s / 60.0
-    mean_curve = _mean_curve_fit(times, rsi.mean(axis=0), n_base, tau_min, p.bounds)
+    mean_curve = _mean_curve_fit(times, mean_rsi, n_base, tau_min, p.bounds)
 
     post = slice(n_base, n_frames)
     voxel_lags = None
     if p.fit_lag_per_voxel:
-        fit, voxel_lags = _fit_with_voxel_lags(rsi[:, post], times[post], times[n_base - 1], times[n_base], tau_min,
+        fit, voxel_lags = _fit_with_voxel_lags(rsi, times[post], times[n_base - 1], times[n_base], tau_min,
                                                p, progress)
     else:
         t_min = (times[post] - mean_curve.t_lag_s) / 60.0
-        fit = fit_brix(rsi[:, post], t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
+        fit = fit_brix(rsi, t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
                        progress=progress)
+    del rsi
 
     # Per-tumour-voxel arrays, then maps.
     status = np.full(n_tumour, STATUS_NO_SIGNAL, dtype=np.uint8)
@@ -340,7 +342,45 @@ def analyse_dce(
         failures=failures,
         voxel_t_lag_s=lag_map,
         post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
+        fit_engine=fit.engine,
     )
+
+
+class _TumourCurves:
+    """The tumour voxels' signal curves, gathered from the series a chunk of voxels at a time.
+
+    A float64 copy of every tumour curve (and its temporaries) would be several times the tumour's share of the
+    series; chunks keep the analysis near the size of the series itself (issue 14). Each chunk is the same
+    float64 (n, n_frames) block as before, so per-voxel numbers do not change.
+    """
+
+    chunk = 32768
+
+    def __init__(self, signal: np.ndarray, mask: np.ndarray):
+        self.frames = signal.reshape(signal.shape[0], -1)  # (n_frames, n_grid voxels), a view
+        self.voxels = np.flatnonzero(mask.ravel())
+
+    def _blocks(self, voxels: np.ndarray):
+        for start in range(0, len(voxels), self.chunk):
+            yield start, self.frames[:, voxels[start:start + self.chunk]].T.astype(float)
+
+    def mean_signal(self) -> np.ndarray:
+        total = sum(block.sum(axis=0) for _, block in self._blocks(self.voxels))
+        return total / len(self.voxels)
+
+    def baseline_signal(self, n_base: int) -> np.ndarray:
+        return np.concatenate([block[:, :n_base].mean(axis=1) for _, block in self._blocks(self.voxels)])
+
+    def rsi_after_arrival(self, keep: np.ndarray, n_base: int):
+        """RSI after arrival of the voxels ``keep`` (n_keep, n_frames - n_base) and their mean RSI over all frames."""
+        voxels = self.voxels[keep]
+        rsi = np.empty((len(voxels), self.frames.shape[0] - n_base))
+        total = 0.0
+        for start, block in self._blocks(voxels):
+            _, block_rsi = relative_signal_increase(block, n_base)
+            rsi[start:start + len(block_rsi)] = block_rsi[:, n_base:]
+            total = total + block_rsi.sum(axis=0)
+        return rsi, total / len(voxels)
 
 
 def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
@@ -425,7 +465,7 @@ def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min
             best = fit
             continue
         better = np.isfinite(fit.rmse) & ~(fit.rmse >= best.rmse)
-        for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations"):
+        for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations", "sse"):
             getattr(best, name)[better] = getattr(fit, name)[better]
         best_lag[better] = lag
     return best, best_lag
