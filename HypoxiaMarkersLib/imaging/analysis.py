@@ -291,6 +291,8 @@ def analyse_dce(
         v = np.full(n_tumour, np.nan)
         v[has_signal] = getattr(fit, name)
         values[name] = v
+    fit_engine = fit.engine
+    del fit  # only the maps from here on: the peak of a large series is reached while they are made
 
     def to_map(v: np.ndarray, dtype=np.float32, fill=np.nan) -> np.ndarray:
         out = np.full(mask.shape, fill, dtype=dtype)
@@ -304,7 +306,7 @@ def analyse_dce(
         lag_map = to_map(lags)
     fit_status = to_map(status, np.uint8, STATUS_OUTSIDE)
     fitted = np.isin(fit_status, FITTED_STATUSES)
-    a_map = to_map(values["a"])
+    a_map = to_map(values.pop("a"))  # pop: each float64 array is freed once its map exists
     hypoxic = hypoxic_voxels(a_map, fitted, p.a_threshold)
     n_fitted = int(fitted.sum())
     n_hypoxic = int(hypoxic.sum())
@@ -314,17 +316,18 @@ def analyse_dce(
     hf = fraction(n_hypoxic, n_fitted)
     slices = slice_fractions(mask, fitted, hypoxic, series.geometry, hf_cutoff=p.hf_cutoff,
                              biopsy_slice=p.biopsy_slice)
+    del fitted
     failures = {STATUS_NAMES[code]: int(np.sum(status == code)) for code in np.unique(status)
                 if code not in FITTED_STATUSES}
     return ImagingResult(
         a_brix=a_map,
-        k_ep=to_map(values["k_ep"]),
-        k_el=to_map(values["k_el"]),
-        r_squared=to_map(values["r_squared"]),
-        rmse=to_map(values["rmse"]),
+        k_ep=to_map(values.pop("k_ep")),
+        k_el=to_map(values.pop("k_el")),
+        r_squared=to_map(values.pop("r_squared")),
+        rmse=to_map(values.pop("rmse")),
         fit_status=fit_status,
         tumour_mask=mask.astype(np.uint8),
-        hypoxic_mask=hypoxic.astype(np.uint8),
+        hypoxic_mask=hypoxic.view(np.uint8),  # the same bytes: no copy
         geometry=series.geometry,
         hypoxic_fraction=hf,
         classification=classify(hf, p.hf_cutoff),
@@ -341,8 +344,8 @@ def analyse_dce(
         parameters=p,
         failures=failures,
         voxel_t_lag_s=lag_map,
-        post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
-        fit_engine=fit.engine,
+        post_contrast=_frame_mean(series.signal[n_base:]),
+        fit_engine=fit_engine,
     )
 
 
@@ -381,6 +384,14 @@ class _TumourCurves:
             rsi[start:start + len(block_rsi)] = block_rsi[:, n_base:]
             total = total + block_rsi.sum(axis=0)
         return rsi, total / len(voxels)
+
+
+def _frame_mean(frames: np.ndarray) -> np.ndarray:
+    """Mean over frames (float64 sums) as float32 (k, j, i), a slice at a time: no float64 copy of a volume."""
+    out = np.empty(frames.shape[1:], dtype=np.float32)
+    for k in range(frames.shape[1]):
+        out[k] = frames[:, k].mean(axis=0, dtype=np.float64)
+    return out
 
 
 def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
