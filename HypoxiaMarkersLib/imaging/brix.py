@@ -227,7 +227,7 @@ def fit_brix(
     tau_min: float = 0.0,
     bounds: BrixBounds = BrixBounds(),
     max_iterations: int = 1000,
-    chunk_size: int = 4096,
+    chunk_size: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
     engine: str = "auto",
 ) -> BrixFit:
@@ -251,8 +251,9 @@ def fit_brix(
         Parameter bounds.
     max_iterations : int
         Levenberg-Marquardt iterations at most.
-    chunk_size : int
-        Voxels fitted together (bounds memory use; progress is reported per chunk).
+    chunk_size : int, optional
+        Voxels fitted together (bounds memory use; progress is reported per chunk); default: the engine's
+        (numpy 4096, compiled 2048).
     progress : callable, optional
         ``progress(done, total)``; return False to cancel.
     engine : {"auto", "numpy", "numba"}
@@ -285,32 +286,40 @@ def fit_brix(
 
         runner = compiled_engine(n, t, tau_min, bounds, max_iterations)
     if runner is None:
-        runner = NumpyEngine(n, t, tau_min, bounds, max_iterations, chunk_size)
+        runner = NumpyEngine(n, t, tau_min, bounds, max_iterations, chunk_size or NumpyEngine.chunk_size)
+    chunk_size = chunk_size or runner.chunk_size
     grid = StartGrid(t, tau_min, bounds)
     report(progress, 0, n)
+
+    def submit(start: int, stop: int) -> None:
+        y = rsi[start:stop]
+        finite = np.isfinite(y)
+        counts = finite.sum(axis=1)
+        n_points[start:stop] = counts
+        enough = counts >= MIN_POINTS
+        status[start:stop][~enough] = STATUS_TOO_FEW_POINTS
+        idx = np.flatnonzero(enough)
+        yy = y[idx]
+        w = None
+        if not bool(finite[idx].all()):
+            w = finite[idx].astype(float)
+            yy[w == 0] = 0.0
+        # SST for R² (missing samples left out)
+        dev = yy - (yy.sum(axis=1) / counts[idx])[:, None]
+        if w is not None:
+            dev *= w
+        sst[start + idx] = np.einsum("nt,nt->n", dev, dev)
+        runner.submit(start + idx, yy, w, grid.start(yy, w))
+
+    chunks = [(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
     with _one_blas_thread():
-        for start in range(0, n, chunk_size):
-            stop = min(n, start + chunk_size)
-            y = rsi[start:stop]
-            finite = np.isfinite(y)
-            counts = finite.sum(axis=1)
-            n_points[start:stop] = counts
-            enough = counts >= MIN_POINTS
-            status[start:stop][~enough] = STATUS_TOO_FEW_POINTS
-            idx = np.flatnonzero(enough)
-            yy = y[idx]
-            w = None
-            if not bool(finite[idx].all()):
-                w = finite[idx].astype(float)
-                yy[w == 0] = 0.0
-            # SST for R² (missing samples left out)
-            dev = yy - (yy.sum(axis=1) / counts[idx])[:, None]
-            if w is not None:
-                dev *= w
-            sst[start + idx] = np.einsum("nt,nt->n", dev, dev)
-            runner.submit(start + idx, yy, w, grid.start(yy, w))
-            if stop < n:
-                report(progress, stop, n)
+        if runner.threads > 1 and len(chunks) > 1:
+            _submit_in_threads(submit, chunks, runner.threads, progress, n)
+        else:
+            for start, stop in chunks:
+                submit(start, stop)
+                if stop < n:
+                    report(progress, stop, n)
         runner.finish()
     report(progress, n, n)
 
@@ -329,6 +338,22 @@ def fit_brix(
         out.r_squared[converged] = np.where(sst[converged] > 0, 1.0 - sse[converged] / sst[converged], np.nan)
         out.rmse[converged] = np.sqrt(sse[converged] / n_points[converged])
     return out
+
+
+def _submit_in_threads(submit, chunks, threads: int, progress, n: int) -> None:
+    """Chunks fitted by ``threads`` threads (the compiled engine releases the GIL; so do BLAS and numpy's loops),
+    each taking the next chunk when done: dynamic, so a core that other work slows down takes fewer chunks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        futures = [pool.submit(submit, start, stop) for start, stop in chunks]
+        for (_, stop), future in zip(chunks, futures):
+            future.result()
+            if stop < n:
+                report(progress, stop, n)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager

@@ -1,10 +1,11 @@
 """The Brix fit's compiled engine (optional: numba, ``pip install HypoxiaMarkersLib[fast]``).
 
 The same Levenberg-Marquardt iteration as :mod:`.brix_numpy`, step for step (it compiles the very same damped
-step), run per voxel in compiled code over both cores: one pass over the samples per evaluation gives the SSE and
-the normal equations together, and for evenly spaced frames the exponentials come by exact recurrence,
-exp(-k (t0 + (i+1) dt)) = exp(-k (t0 + i dt)) exp(-k dt), so an evaluation calls 4 transcendental functions instead
-of 2 per frame (1 - exp(-d t) by its own recurrence, which has no cancellation).
+step), run per voxel in compiled code without the GIL, chunks on all cores (threads of fit_brix). One pass over the
+samples per evaluation gives the SSE and the normal equations together, and for evenly spaced frames the
+exponentials come by exact recurrence, exp(-k (t0 + (i+1) dt)) = exp(-k (t0 + i dt)) exp(-k dt), so an evaluation
+calls 4 transcendental functions instead of 2 per frame (1 - exp(-d t) by its own recurrence, which has no
+cancellation).
 
 numba is imported only when a fit asks for this engine. When numba is absent, cannot compile here, or the fit has
 an injection duration (the Hoffmann box average is in the numpy engine only), :func:`compiled_engine` returns None
@@ -37,25 +38,20 @@ from .brix_numpy import damped_step
 EVEN_SPACING_TOL = 1e-9
 
 _kernel = None  # the compiled fit, once built; False when numba is absent or failed
-# numba's workqueue threading layer must not be entered by two threads at once (it aborts the process): fits from
-# several threads (a threaded scheduler, a GUI's worker) take turns here.
-_kernel_lock = threading.RLock()
+_kernel_lock = threading.RLock()  # one build, whichever thread asks first
 
 
 def _build():
     """Compile (or load from the on-disk cache) the per-voxel fit; None when numba is not usable."""
     import numba
 
-    if not os.environ.get("NUMBA_THREADING_LAYER"):
-        # A process pool forked after GNU OpenMP has run kills its workers (batch --workers): ask numba for a
-        # fork-safe threading layer (TBB if installed, else its own workqueue) unless the user chose one.
-        numba.config.THREADING_LAYER = "forksafe"
-
-    def jit(fn, **kw):
+    def jit(fn):
+        # nogil: chunks run in threads of fit_brix (numba's own parallel layers are left aside: GNU OpenMP makes a
+        # later fork() abort, as batch --workers does, and workqueue aborts when two threads enter it)
         try:
-            return numba.njit(cache=True, **kw)(fn)
+            return numba.njit(cache=True, nogil=True)(fn)
         except Exception:  # no writable cache location: compile in memory
-            return numba.njit(cache=False, **kw)(fn)
+            return numba.njit(cache=False, nogil=True)(fn)
 
     step = jit(damped_step)
 
@@ -144,7 +140,7 @@ def _build():
     fit_voxel = jit(fit_voxel)
 
     def fit_all(y, w, has_w, theta, t, even, dt, lo, up, max_iterations, out_theta, out_sse, out_it, out_conv):
-        for v in numba.prange(y.shape[0]):
+        for v in range(y.shape[0]):
             wv = w[v] if has_w else w[0]
             a, k_el, d, sse, it, conv = fit_voxel(y[v], wv, has_w, theta[0, v], theta[1, v], theta[2, v], t, even,
                                                   dt, lo, up, max_iterations)
@@ -155,7 +151,7 @@ def _build():
             out_it[v] = it
             out_conv[v] = conv
 
-    return jit(fit_all, parallel=True)
+    return jit(fit_all)
 
 
 def _get_kernel():
@@ -178,9 +174,15 @@ def _get_kernel_locked():
 
 
 class _CompiledEngine:
-    """Fits each submitted chunk at once (both cores); results into theta (3, n), sse, iterations, converged."""
+    """Fits each submitted chunk at once; results into theta (3, n), sse, iterations, converged.
+
+    Chunks may be submitted from several threads at once (``threads``, one per core): the kernel runs without the
+    GIL and each chunk writes its own voxels.
+    """
 
     name = "numba"
+    threads = max(1, min(os.cpu_count() or 1, 8))
+    chunk_size = 2048  # default: small enough that the threads end together
 
     def __init__(self, kernel, n, t, bounds: BrixBounds, max_iterations: int):
         self.kernel = kernel
@@ -206,10 +208,8 @@ class _CompiledEngine:
         out_conv = np.empty(m, dtype=np.bool_)
         has_w = w is not None
         w = np.ascontiguousarray(w, dtype=float) if has_w else np.ones((1, y.shape[1]))
-        with _kernel_lock:
-            self.kernel(np.ascontiguousarray(y, dtype=float), w, has_w, np.ascontiguousarray(theta), self.t,
-                        self.even, self.dt, self.lo, self.up, self.max_iterations, out_theta, out_sse, out_it,
-                        out_conv)
+        self.kernel(np.ascontiguousarray(y, dtype=float), w, has_w, np.ascontiguousarray(theta), self.t, self.even,
+                    self.dt, self.lo, self.up, self.max_iterations, out_theta, out_sse, out_it, out_conv)
         self.theta[:, gid] = out_theta
         self.sse[gid] = out_sse
         self.iterations[gid] = out_it

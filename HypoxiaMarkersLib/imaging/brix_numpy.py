@@ -12,6 +12,7 @@ The iteration is the one of :mod:`.brix` (settings there), the same as the compi
 
 from __future__ import annotations
 
+import threading
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -165,8 +166,14 @@ class StartGrid:
         self.squared_t = self.basis_t * self.basis_t
         self.norm = np.maximum(np.sum(self.squared_t, axis=0), 1e-300)[None, :]
         self.a_min, self.a_max = bounds.a_min, bounds.a_max
-        shape = (self.block, len(self.points))
-        self._by, self._bb, self._a, self._sse = (np.empty(shape) for _ in range(4))
+        self._local = threading.local()  # work arrays per thread (chunks may be started from several threads)
+
+    def _buffers(self):
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            shape = (self.block, len(self.points))
+            buffers = self._local.buffers = tuple(np.empty(shape) for _ in range(4))
+        return buffers
 
     def start(self, y: np.ndarray, w: Optional[np.ndarray]) -> np.ndarray:
         """Best grid point per voxel of curves ``y`` (n, n_t) with A solved in closed form (clipped to bounds).
@@ -175,19 +182,20 @@ class StartGrid:
         """
         n = y.shape[0]
         theta = np.empty((3, n))
+        buf_by, buf_bb, buf_a, buf_sse = self._buffers()
         for lo in range(0, n, self.block):
             hi = min(n, lo + self.block)
             k = hi - lo
-            by = self._product(y[lo:hi], self.basis_t, self._by)
+            by = self._product(y[lo:hi], self.basis_t, buf_by)
             if w is None:
                 bb = self.norm
             else:  # missing samples change the basis norm per voxel
-                bb = self._product(w[lo:hi], self.squared_t, self._bb)
+                bb = self._product(w[lo:hi], self.squared_t, buf_bb)
                 np.maximum(bb, 1e-300, out=bb)
-            a = np.divide(by, bb, out=self._a[:k])
+            a = np.divide(by, bb, out=buf_a[:k])
             np.clip(a, self.a_min, self.a_max, out=a)
             # SSE minus ||y||^2 (the same for every grid point): a^2 bb - 2 a by
-            sse = np.multiply(a, bb, out=self._sse[:k])
+            sse = np.multiply(a, bb, out=buf_sse[:k])
             by *= 2.0
             sse -= by
             sse *= a
@@ -250,6 +258,8 @@ class NumpyEngine:
     """
 
     name = "numpy"
+    threads = 1  # one thread: straggler pooling carries state from chunk to chunk
+    chunk_size = 4096  # default: ~1 MB per time-major work array at 30 frames
 
     def __init__(self, n: int, t: np.ndarray, tau: float, bounds: BrixBounds, max_iterations: int, chunk_size: int):
         self.t = np.asarray(t, dtype=float)[:, None]
