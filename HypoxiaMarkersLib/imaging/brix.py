@@ -312,7 +312,7 @@ def fit_brix(
         runner.submit(start + idx, yy, w, grid.start(yy, w))
 
     chunks = [(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
-    with _one_blas_thread():
+    with _one_blas_thread(n):
         if runner.threads > 1 and len(chunks) > 1:
             _submit_in_threads(submit, chunks, runner.threads, progress, n)
         else:
@@ -356,14 +356,26 @@ def _submit_in_threads(submit, chunks, threads: int, progress, n: int) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+_blas_controller = None  # threadpoolctl's view of the loaded BLAS: finding it costs milliseconds, so once
+
+
 @contextlib.contextmanager
-def _one_blas_thread():
+def _one_blas_thread(n_voxels: int):
     """BLAS on one thread inside the fit (its products are small; threads there only contend), if threadpoolctl
-    is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    is installed. Fits too small for BLAS to thread (the mean curve's) skip it."""
+    global _blas_controller
+    if n_voxels < 256:
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if not _blas_controller:
+        yield
+        return
+    with _blas_controller.limit(limits=1, user_api="blas"):
         yield
