@@ -16,6 +16,7 @@ is writable: the first compile takes seconds, later ones a fraction of a second.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import warnings
@@ -181,7 +182,9 @@ class _CompiledEngine:
     """
 
     name = "numba"
-    threads = max(1, min(os.cpu_count() or 1, 8))
+    # One thread per core; one in a worker process of a pool (batch --workers, dask), whose processes already
+    # share the cores: threads on top of them only contend.
+    threads = 1 if multiprocessing.parent_process() is not None else max(1, min(os.cpu_count() or 1, 8))
     chunk_size = 2048  # default: small enough that the threads end together
 
     def __init__(self, kernel, n, t, bounds: BrixBounds, max_iterations: int):
