@@ -12,7 +12,8 @@ Prints, all measured in this one run on this machine:
    Each time is the best of 3 runs (the machine may be shared); voxels per CPU-second (all threads of this
    process) are printed beside, as a check that does not depend on other load;
 2. the whole ``hypoxia-markers image`` command (read, resample, fit, write) net of start-up: the command's time on
-   a big phantom minus its time on a tiny one, per engine, as voxels per second and as a ratio to the ``lm`` loop;
+   a big phantom minus its time on a tiny one, per engine, as voxels per second and as a ratio to the ``lm`` loop
+   (wall time, and CPU time of the command's process against the loop's);
 3. peak memory: of the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
    ``image`` command on 512 x 512 x 30 x 60, each in a process of its own, against the size of the series.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -123,7 +125,7 @@ def fit_benchmark(n_frames: int, uneven: bool, n_curve_fit: int) -> dict:
         fit_brix(rsi[:2000], t, engine=engine)  # warm-up (and compile or cache load)
         wall, cpu, fits[engine] = timed(lambda engine=engine: fit_brix(rsi, t, engine=engine))
         rows[f"{fits[engine].engine} engine"] = (n / wall, n / cpu, accuracy(fits[engine].a, a_true))
-    lm = rows["curve_fit loop, lm (default)"][0]
+    lm, lm_cpu = rows["curve_fit loop, lm (default)"][:2]
     trf = rows["curve_fit loop, trf (bounds)"][0]
     print(f"{'fitter':30s} {'voxels/s':>9s} {'x lm loop':>9s} {'x trf':>6s} {'voxels/CPU-s':>12s} "
           f"{'median |dA|/A':>13s} {'class. right':>12s} {'fitted':>6s}")
@@ -137,15 +139,19 @@ def fit_benchmark(n_frames: int, uneven: bool, n_curve_fit: int) -> dict:
     worse = (fits["numpy"].sse[tried] - legacy[2][tried]) / legacy[2][tried]
     print(f"new vs old fitter: largest relative SSE increase {max(worse.max(), 0.0):.1e}, statuses same "
           f"{np.array_equal(fits['numpy'].status, legacy[0])}")
-    return {"lm": lm}
+    return {"lm": (lm, lm_cpu)}
 
 
-def run_image(folder: Path, dce: Path, mask: Path, engine: str) -> float:
+def run_image(folder: Path, dce: Path, mask: Path, engine: str) -> tuple:
+    """Wall time and CPU time (user + system, all threads) of one `image` command in a process of its own."""
     env = dict(os.environ, **{ENGINE_VARIABLE: engine})
     out = tempfile.mkdtemp(dir=folder, prefix=f"out-{engine}-")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     cli("image", str(dce), "--mask", str(mask), "--out", out, "--quiet", env=env)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def write_case(folder: Path, phantom) -> tuple:
@@ -158,7 +164,7 @@ def write_case(folder: Path, phantom) -> tuple:
     return folder / "dce.seq.nrrd", folder / "mask.nrrd"
 
 
-def command_benchmark(lm_rate: float) -> None:
+def command_benchmark(lm_rate: tuple) -> None:
     """The whole `image` command net of start-up: time on a big phantom minus time on a tiny one."""
     big = make_phantom(seed=102, size=(192, 192, 12), tumour_radii_mm=(38, 33, 27), n_frames=32,
                        baseline_frames=BASELINE)
@@ -170,13 +176,18 @@ def command_benchmark(lm_rate: float) -> None:
         root = Path(tmp)
         big_files = write_case(root / "big", big)
         tiny_files = write_case(root / "tiny", tiny)
-        print(f"{'engine':10s} {'big (s)':>8s} {'tiny (s)':>8s} {'net voxels/s':>13s} {'x lm loop':>10s}")
+        print(f"{'engine':8s} {'big (s)':>8s} {'tiny (s)':>8s} {'net voxels/s':>13s} {'x lm loop':>10s} "
+              f"{'net voxels/CPU-s':>17s} {'x lm loop (CPU)':>16s}")
         for engine in ("numpy", "numba"):
             run_image(root / "tiny", *tiny_files, engine)  # warm caches (files, numba's compiled code)
-            t_big = min(run_image(root / "big", *big_files, engine) for _ in range(2))
-            t_tiny = min(run_image(root / "tiny", *tiny_files, engine) for _ in range(2))
-            rate = n_big / max(t_big - t_tiny, 1e-9)
-            print(f"{engine:10s} {t_big:8.2f} {t_tiny:8.2f} {rate:13.0f} {rate / lm_rate:9.1f}x")
+            big_runs = [run_image(root / "big", *big_files, engine) for _ in range(3)]
+            tiny_runs = [run_image(root / "tiny", *tiny_files, engine) for _ in range(3)]
+            t_big, t_tiny = min(r[0] for r in big_runs), min(r[0] for r in tiny_runs)
+            c_big, c_tiny = min(r[1] for r in big_runs), min(r[1] for r in tiny_runs)
+            rate = n_big / (t_big - t_tiny) if t_big > t_tiny else float("nan")  # nan: other load swamped it
+            cpu_rate = n_big / (c_big - c_tiny) if c_big > c_tiny else float("nan")
+            print(f"{engine:8s} {t_big:8.2f} {t_tiny:8.2f} {rate:13.0f} {rate / lm_rate[0]:9.1f}x "
+                  f"{cpu_rate:17.0f} {cpu_rate / lm_rate[1]:15.1f}x")
 
 
 # Peak memory is the process's VmHWM (/proc/self/status): getrusage's ru_maxrss keeps, across exec, the peak of
@@ -265,7 +276,8 @@ def main() -> None:
     else:  # the lm loop alone, as the whole command's baseline
         rsi, t, _ = held_out_curves(args.n_frames, uneven=False)
         pick = np.random.default_rng(0).choice(len(rsi), min(args.voxels_curve_fit, len(rsi)), replace=False)
-        lm = len(pick) / timed(lambda: curve_fit_loop(rsi[pick], t, False))[0]
+        wall, cpu, _ = timed(lambda: curve_fit_loop(rsi[pick], t, False))
+        lm = (len(pick) / wall, len(pick) / cpu)
     if not args.no_command:
         command_benchmark(lm)
         memory_benchmark((256, 256, 12), 40, (40, 35, 25), analysis_only_too=False)
