@@ -360,12 +360,15 @@ class _TumourCurves:
     chunk = 32768
 
     def __init__(self, signal: np.ndarray, mask: np.ndarray):
-        self.frames = signal.reshape(signal.shape[0], -1)  # (n_frames, n_grid voxels), a view
-        self.voxels = np.flatnonzero(mask.ravel())
+        self.signal = signal  # (n_frames, k, j, i), any memory layout: never reshaped (that could copy it)
+        self.n_frames = signal.shape[0]
+        self.voxels = np.flatnonzero(mask)  # in the order of signal[:, mask]
 
     def _blocks(self, voxels: np.ndarray):
+        shape = self.signal.shape[1:]
         for start in range(0, len(voxels), self.chunk):
-            yield start, self.frames[:, voxels[start:start + self.chunk]].T.astype(float)
+            k, j, i = np.unravel_index(voxels[start:start + self.chunk], shape)
+            yield start, self.signal[:, k, j, i].T.astype(float)
 
     def mean_signal(self) -> np.ndarray:
         total = sum(block.sum(axis=0) for _, block in self._blocks(self.voxels))
@@ -377,7 +380,7 @@ class _TumourCurves:
     def rsi_after_arrival(self, keep: np.ndarray, n_base: int):
         """RSI after arrival of the voxels ``keep`` (n_keep, n_frames - n_base) and their mean RSI over all frames."""
         voxels = self.voxels[keep]
-        rsi = np.empty((len(voxels), self.frames.shape[0] - n_base))
+        rsi = np.empty((len(voxels), self.n_frames - n_base))
         total = 0.0
         for start, block in self._blocks(voxels):
             _, block_rsi = relative_signal_increase(block, n_base)
