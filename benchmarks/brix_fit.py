@@ -1,37 +1,51 @@
-"""Benchmark: the batched Brix fitter against a per-voxel scipy curve_fit loop, on the same phantom curves.
+"""Benchmark: the Brix fit's two engines against a per-voxel scipy curve_fit loop, on the same phantom curves.
 
-Run: ``python benchmarks/brix_fit.py [--voxels-curve-fit 400] [--large]``
+Run: ``python benchmarks/brix_fit.py [--voxels-curve-fit 400] [--no-command] [--large]``
 
-Prints voxels per second of each, their ratio (measured in this run, on this machine), the accuracy of both against
-the phantom's truth, and the peak memory of a whole ``analyse_dce`` on a 256 x 256 x 12 x 40 series (``--large``).
+Prints, all measured in this one run on this machine:
 
-The baseline is what a user would otherwise write: ``scipy.optimize.curve_fit`` in a loop over voxels, with the
-model's bounds (which selects the 'trf' method) and one fixed starting guess. The unbounded Levenberg-Marquardt
-variant ('lm', which cannot enforce k_ep > k_el) is timed too, for information.
+1. the fit alone, on a held-out phantom (evenly spaced frames, then the same truth sampled at unevenly spaced
+   frames): voxels per second of a ``scipy.optimize.curve_fit`` loop with its default method (``lm``) and a
+   sensible start (what a user writes), of the bounded ``trf`` loop, of the fitter before issue 14 (kept in
+   Testing/Python/brix_legacy.py), of the numpy engine and of the compiled engine, their ratios to the ``lm`` loop,
+   and the accuracy of each against the phantom's truth (median |ΔA|/A, voxels classified right at A = 1.56).
+   Each time is the best of 3 runs (the machine may be shared); voxels per CPU-second (all threads of this
+   process) are printed beside, as a check that does not depend on other load;
+2. the whole ``hypoxia-markers image`` command (read, resample, fit, write) net of start-up: the command's time on
+   a big phantom minus its time on a tiny one, per engine, as voxels per second and as a ratio to the ``lm`` loop
+   (wall time, and CPU time of the command's process against the loop's);
+3. peak memory: of the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
+   ``image`` command on 512 x 512 x 30 x 60, each in a process of its own, against the size of the series.
+
+The compiled engine's first compile is timed apart (numba caches it on disk; later runs load it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "Testing" / "Python"))
 
-from HypoxiaMarkersLib.imaging.analysis import analyse_dce  # noqa: E402
-from HypoxiaMarkersLib.imaging.brix import fit_brix  # noqa: E402
+from brix_legacy import legacy_fit  # noqa: E402
+
+from HypoxiaMarkersLib.imaging.brix import ENGINE_VARIABLE, brix_curve, fit_brix  # noqa: E402
 from HypoxiaMarkersLib.imaging.phantom import make_phantom  # noqa: E402
-from HypoxiaMarkersLib.io import write_dce  # noqa: E402
-from HypoxiaMarkersLib.io.volumes import write_volume  # noqa: E402
+
+A_THRESHOLD = 1.56
+BASELINE = 8
 
 
 def brix(t, a, k_ep, k_el):
@@ -40,8 +54,9 @@ def brix(t, a, k_ep, k_el):
 
 
 def curve_fit_loop(rsi: np.ndarray, t: np.ndarray, bounded: bool) -> np.ndarray:
+    """A per voxel: curve_fit from a sensible start (typical tumour values); 'lm' by default, 'trf' with bounds."""
     a = np.full(len(rsi), np.nan)
-    kwargs = {"bounds": ([0, 0, 0], [10, 21, 1])} if bounded else {"maxfev": 2000}
+    kwargs = {"bounds": ([0, 0, 0], [10, 21, 1])} if bounded else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -50,84 +65,225 @@ def curve_fit_loop(rsi: np.ndarray, t: np.ndarray, bounded: bool) -> np.ndarray:
                 p, _ = curve_fit(brix, t, y, p0=[1.5, 1.0, 0.05], **kwargs)
             except (RuntimeError, ValueError):
                 continue
-            a[i] = p[0]
+            a[i] = p[0] if p[1] > p[2] else p[0] * p[1] / p[2]  # the k_ep > k_el convention
     return a
+
+
+def held_out_curves(n_frames: int, uneven: bool):
+    """RSI after arrival (n, n_t), times (min) and true A of a phantom no test uses (seed 101, ~40k voxels)."""
+    ph = make_phantom(seed=101, noise=0.03, size=(192, 192, 12), tumour_radii_mm=(38, 33, 27), n_frames=n_frames,
+                      baseline_frames=BASELINE)
+    mask = ph.tumour_mask
+    a_true = ph.a_brix[mask].astype(float)
+    times = (ph.series.times_s[BASELINE:] - ph.t_lag_s) / 60.0
+    signal = ph.series.signal[:, mask].T.astype(float)
+    rsi = signal[:, BASELINE:] / signal[:, :BASELINE].mean(axis=1)[:, None] - 1.0
+    if uneven:  # the same truth and noise level, sampled at jittered frame times
+        rng = np.random.default_rng(5)
+        times = np.sort(times + rng.uniform(-0.3, 0.3, times.size) * np.diff(times).mean())
+        clean = brix_curve(times[None, :], a_true[:, None], ph.k_ep[mask].astype(float)[:, None],
+                           ph.k_el[mask].astype(float)[:, None])
+        rsi = clean + rng.normal(0.0, 0.03 * clean.max(axis=1).mean(), clean.shape)
+    return rsi, times, a_true
+
+
+def accuracy(a, a_true):
+    ok = np.isfinite(a)
+    rel = np.median(np.abs(a[ok] - a_true[ok]) / a_true[ok])
+    agree = np.mean((a[ok] < A_THRESHOLD) == (a_true[ok] < A_THRESHOLD))
+    return rel, agree, ok.mean()
+
+
+def timed(fn, repeats=3):
+    """Best wall time of ``repeats`` runs (this machine may be shared: the best run is the least disturbed), the
+    CPU time of this process in that run (all threads), and the value."""
+    best, cpu, value = np.inf, np.inf, None
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        value = fn()
+        wall = time.perf_counter() - start
+        if wall < best:
+            best, cpu = wall, time.process_time() - start_cpu
+    return best, cpu, value
+
+
+def fit_benchmark(n_frames: int, uneven: bool, n_curve_fit: int) -> dict:
+    rsi, t, a_true = held_out_curves(n_frames, uneven)
+    n = len(rsi)
+    label = "unevenly" if uneven else "evenly"
+    print(f"\n== the fit alone: {n} tumour voxels, {t.size} frames after arrival, {label} spaced, 3% noise ==")
+    rows = {}
+    pick = np.random.default_rng(0).choice(n, min(n_curve_fit, n), replace=False)
+    for name, bounded in (("curve_fit loop, lm (default)", False), ("curve_fit loop, trf (bounds)", True)):
+        wall, cpu, a = timed(lambda bounded=bounded: curve_fit_loop(rsi[pick], t, bounded))
+        rows[name] = (len(pick) / wall, len(pick) / cpu, accuracy(a, a_true[pick]))
+    wall, cpu, legacy = timed(lambda: legacy_fit(rsi, t), repeats=1)
+    a_legacy = np.where(np.isin(legacy[0], (1, 2)), legacy[1][:, 0], np.nan)
+    rows["fitter before issue 14"] = (n / wall, n / cpu, accuracy(a_legacy, a_true))
+    fits = {}
+    for engine in ("numpy", "numba"):
+        fit_brix(rsi[:2000], t, engine=engine)  # warm-up (and compile or cache load)
+        wall, cpu, fits[engine] = timed(lambda engine=engine: fit_brix(rsi, t, engine=engine))
+        rows[f"{fits[engine].engine} engine"] = (n / wall, n / cpu, accuracy(fits[engine].a, a_true))
+    lm, lm_cpu = rows["curve_fit loop, lm (default)"][:2]
+    trf = rows["curve_fit loop, trf (bounds)"][0]
+    print(f"{'fitter':30s} {'voxels/s':>9s} {'x lm loop':>9s} {'x trf':>6s} {'voxels/CPU-s':>12s} "
+          f"{'median |dA|/A':>13s} {'class. right':>12s} {'fitted':>6s}")
+    for name, (rate, cpu_rate, (rel, agree, fitted)) in rows.items():
+        print(f"{name:30s} {rate:9.0f} {rate / lm:8.1f}x {rate / trf:5.0f}x {cpu_rate:12.0f} {rel:13.4f} "
+              f"{agree:12.4f} {fitted:6.4f}")
+    same = np.array_equal(fits["numpy"].status, fits["numba"].status)
+    tried = np.isfinite(fits["numpy"].sse)
+    rel_sse = np.abs(fits["numba"].sse[tried] - fits["numpy"].sse[tried]) / fits["numpy"].sse[tried]
+    print(f"numpy vs compiled engine: same statuses {same}, largest relative SSE difference {rel_sse.max():.1e}")
+    worse = (fits["numpy"].sse[tried] - legacy[2][tried]) / legacy[2][tried]
+    print(f"new vs old fitter: largest relative SSE increase {max(worse.max(), 0.0):.1e}, statuses same "
+          f"{np.array_equal(fits['numpy'].status, legacy[0])}")
+    return {"lm": (lm, lm_cpu)}
+
+
+def run_image(folder: Path, dce: Path, mask: Path, engine: str) -> tuple:
+    """Wall time and CPU time (user + system, all threads) of one `image` command in a process of its own."""
+    env = dict(os.environ, **{ENGINE_VARIABLE: engine})
+    out = tempfile.mkdtemp(dir=folder, prefix=f"out-{engine}-")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    cli("image", str(dce), "--mask", str(mask), "--out", out, "--quiet", env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def write_case(folder: Path, phantom) -> tuple:
+    from HypoxiaMarkersLib.io import write_dce
+    from HypoxiaMarkersLib.io.volumes import write_volume
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_dce(phantom.series, folder / "dce.seq.nrrd")
+    write_volume(phantom.t2w_tumour_mask, phantom.t2w_geometry, folder / "mask.nrrd")
+    return folder / "dce.seq.nrrd", folder / "mask.nrrd"
+
+
+def command_benchmark(lm_rate: tuple) -> None:
+    """The whole `image` command net of start-up: time on a big phantom minus time on a tiny one."""
+    big = make_phantom(seed=102, size=(192, 192, 12), tumour_radii_mm=(38, 33, 27), n_frames=32,
+                       baseline_frames=BASELINE)
+    tiny = make_phantom(seed=103, size=(24, 24, 3), tumour_radii_mm=(5, 5, 4), n_frames=32, baseline_frames=BASELINE)
+    n_big = int(big.tumour_mask.sum())
+    print(f"\n== the whole `hypoxia-markers image` command, net of start-up: {n_big} vs "
+          f"{int(tiny.tumour_mask.sum())} tumour voxels, 32 frames ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        big_files = write_case(root / "big", big)
+        tiny_files = write_case(root / "tiny", tiny)
+        print(f"{'engine':8s} {'big (s)':>8s} {'tiny (s)':>8s} {'net voxels/s':>13s} {'x lm loop':>10s} "
+              f"{'net voxels/CPU-s':>17s} {'x lm loop (CPU)':>16s}")
+        for engine in ("numpy", "numba"):
+            run_image(root / "tiny", *tiny_files, engine)  # warm caches (files, numba's compiled code)
+            big_runs = [run_image(root / "big", *big_files, engine) for _ in range(3)]
+            tiny_runs = [run_image(root / "tiny", *tiny_files, engine) for _ in range(3)]
+            t_big, t_tiny = min(r[0] for r in big_runs), min(r[0] for r in tiny_runs)
+            c_big, c_tiny = min(r[1] for r in big_runs), min(r[1] for r in tiny_runs)
+            rate = n_big / (t_big - t_tiny) if t_big > t_tiny else float("nan")  # nan: other load swamped it
+            cpu_rate = n_big / (c_big - c_tiny) if c_big > c_tiny else float("nan")
+            print(f"{engine:8s} {t_big:8.2f} {t_tiny:8.2f} {rate:13.0f} {rate / lm_rate[0]:9.1f}x "
+                  f"{cpu_rate:17.0f} {cpu_rate / lm_rate[1]:15.1f}x")
+
+
+# Peak memory is the process's VmHWM (/proc/self/status): getrusage's ru_maxrss keeps, across exec, the peak of
+# the process that forked it (here the one that made a multi-GB phantom), so it cannot measure a child.
+PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) // 1024"
+
+MEMORY_CHILD = f"""
+import sys, time
+import numpy as np
+from HypoxiaMarkersLib.imaging.analysis import analyse_dce
+from HypoxiaMarkersLib.volume import DceSeries, Geometry
+d = np.load(sys.argv[1])
+series = DceSeries(signal=np.load(sys.argv[2]), times_s=d["times"], geometry=Geometry(
+    size=tuple(int(v) for v in d["size"]), spacing=tuple(d["spacing"]), origin=(0.0, 0.0, 0.0)))
+mask = d["mask"]
+before = {PEAK}
+start = time.perf_counter()
+result = analyse_dce(series, mask)
+print(before, {PEAK}, time.perf_counter() - start, result.n_tumour_voxels)
+"""
+
+# The CLI in a process of its own, printing its peak memory (MiB) on stderr's last line.
+CLI_CHILD = f"""
+import sys
+from HypoxiaMarkersLib.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    print("peak", {PEAK}, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def cli(*args: str, env=None) -> int:
+    """Run `hypoxia-markers ARGS...` in a process of its own; returns its peak memory in MiB."""
+    run = subprocess.run([sys.executable, "-c", CLI_CHILD, *args], cwd=str(ROOT), env=env, capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"hypoxia-markers {' '.join(args)} failed:\n{run.stdout}{run.stderr}")
+    return int(run.stderr.strip().splitlines()[-1].split()[1])
+
+
+def memory_benchmark(size, frames, radii, analysis_only_too: bool) -> None:
+    """Peak RSS of the `image` command (and of analyse_dce alone) in processes of their own, against the series."""
+    phantom = make_phantom(seed=104, size=size, spacing=(0.8, 0.8, 4.0), tumour_radii_mm=radii, n_frames=frames,
+                           baseline_frames=10)
+    series_mib = phantom.series.signal.nbytes / 2**20
+    label = " x ".join(str(v) for v in (*size, frames))
+    print(f"\n== peak memory, {label} series ({series_mib:.0f} MiB as float32), "
+          f"{int(phantom.tumour_mask.sum())} tumour voxels ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if analysis_only_too:
+            np.save(root / "signal.npy", phantom.series.signal)
+            np.savez(root / "case.npz", times=phantom.series.times_s, size=np.array(size), mask=phantom.tumour_mask,
+                     spacing=np.array(phantom.series.geometry.spacing))
+        files = write_case(root, phantom)
+        del phantom
+        if analysis_only_too:
+            out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(root / "case.npz"), str(root / "signal.npy")],
+                                 check=True, capture_output=True, text=True, cwd=str(ROOT)).stdout.split()
+            before, peak = int(out[0]), int(out[1])
+            print(f"analyse_dce alone: {float(out[2]):.1f} s; peak RSS {peak} MiB = {peak / series_mib:.2f}x the "
+                  f"series (the process with the series loaded, before the analysis: {before} MiB)")
+        start = time.perf_counter()
+        peak = cli("image", str(files[0]), "--mask", str(files[1]), "--out", str(root / "out"), "--quiet")
+        seconds = time.perf_counter() - start
+        print(f"`hypoxia-markers image` (read, resample, fit, write): {seconds:.1f} s; peak RSS {peak} MiB = "
+              f"{peak / series_mib:.2f}x the series")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voxels-curve-fit", type=int, default=400, help="voxels fitted by the curve_fit loops")
-    parser.add_argument("--n-frames", type=int, default=30, help="frames (20-40 in the acceptance)")
-    parser.add_argument("--large", action="store_true", help="also measure peak memory on 256 x 256 x 12 x 40")
+    parser.add_argument("--n-frames", type=int, default=32, help="frames of the series (8 baseline)")
+    parser.add_argument("--no-fit", action="store_true", help="skip the fit-alone measurements")
+    parser.add_argument("--no-command", action="store_true", help="skip the whole-command and memory measurements")
+    parser.add_argument("--large", action="store_true",
+                        help="also measure peak memory on 512 x 512 x 30 x 60 (minutes; ~8 GB while the phantom is "
+                             "made)")
     args = parser.parse_args()
-
-    baseline = 8
-    phantom = make_phantom(seed=0, noise=0.03, size=(160, 160, 10), tumour_radii_mm=(30, 25, 20),
-                           n_frames=args.n_frames, baseline_frames=baseline)
-    mask = phantom.tumour_mask
-    signal = phantom.series.signal[:, mask].T.astype(float)
-    s0 = signal[:, :baseline].mean(axis=1)
-    rsi = signal[:, baseline:] / s0[:, None] - 1.0
-    t = (phantom.series.times_s[baseline:] - phantom.t_lag_s) / 60.0
-    a_true = phantom.a_brix[mask].astype(float)
-    n = len(rsi)
-    print(f"phantom: {n} tumour voxels, {args.n_frames} frames ({args.n_frames - baseline} after arrival), "
-          f"noise 3% of peak RSI")
-
-    fit_brix(rsi[:2000], t)  # warm-up
-    start = time.perf_counter()
-    ours = fit_brix(rsi, t)
-    ours_rate = n / (time.perf_counter() - start)
-
-    m = min(args.voxels_curve_fit, n)
-    pick = np.random.default_rng(0).choice(n, m, replace=False)
-    rates = {}
-    accuracy = {"batched fitter": np.nanmedian(np.abs(ours.a - a_true) / a_true)}
-    for label, bounded in (("curve_fit (trf, bounds)", True), ("curve_fit (lm, no bounds)", False)):
-        start = time.perf_counter()
-        a_cf = curve_fit_loop(rsi[pick], t, bounded)
-        rates[label] = m / (time.perf_counter() - start)
-        accuracy[label] = np.nanmedian(np.abs(a_cf - a_true[pick]) / a_true[pick])
-        if bounded:
-            agree = np.nanmedian(np.abs(a_cf - ours.a[pick]) / np.abs(a_cf))
-
-    print(f"\n{'fitter':28s} {'voxels/s':>12s} {'median |dA|/A vs truth':>24s}")
-    print(f"{'batched fitter (ours)':28s} {ours_rate:12.0f} {accuracy['batched fitter']:24.4f}")
-    for label, rate in rates.items():
-        print(f"{label:28s} {rate:12.0f} {accuracy[label]:24.4f}")
-    print(f"\nratio ours / curve_fit (trf, bounds): {ours_rate / rates['curve_fit (trf, bounds)']:.0f}x")
-    print(f"ratio ours / curve_fit (lm, no bounds): {ours_rate / rates['curve_fit (lm, no bounds)']:.0f}x")
-    print(f"median relative difference of A, ours vs curve_fit (trf): {agree:.2e}")
-    print(f"k_ep > k_el in every fitted voxel: {bool(np.all(ours.k_ep[ours.fitted] > ours.k_el[ours.fitted]))}")
-
+    print(f"{os.cpu_count()} cores; numpy {np.__version__}")
+    if not args.no_fit:
+        lm = fit_benchmark(args.n_frames, uneven=False, n_curve_fit=args.voxels_curve_fit)["lm"]
+        fit_benchmark(args.n_frames, uneven=True, n_curve_fit=args.voxels_curve_fit)
+    else:  # the lm loop alone, as the whole command's baseline
+        rsi, t, _ = held_out_curves(args.n_frames, uneven=False)
+        pick = np.random.default_rng(0).choice(len(rsi), min(args.voxels_curve_fit, len(rsi)), replace=False)
+        wall, cpu, _ = timed(lambda: curve_fit_loop(rsi[pick], t, False))
+        lm = (len(pick) / wall, len(pick) / cpu)
+    if not args.no_command:
+        command_benchmark(lm)
+        memory_benchmark((256, 256, 12), 40, (40, 35, 25), analysis_only_too=False)
     if args.large:
-        large_series_memory()
+        memory_benchmark((512, 512, 30), 60, (60, 50, 45), analysis_only_too=True)
 
-
-def large_series_memory() -> None:
-    """Peak memory of the whole `image` command on a 256 x 256 x 12 x 40 series, in a child process of its own."""
-    big = make_phantom(seed=1, size=(256, 256, 12), spacing=(0.8, 0.8, 5.0), tumour_radii_mm=(40, 35, 25),
-                       n_frames=40, baseline_frames=10)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_dce(big.series, folder / "dce.seq.nrrd")
-        write_volume(big.t2w_tumour_mask, big.t2w_geometry, folder / "mask.nrrd")
-        tracemalloc.start()
-        start = time.perf_counter()
-        result = analyse_dce(big.series, big.tumour_mask)
-        elapsed = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "HypoxiaMarkersLib.cli", "image", str(folder / "dce.seq.nrrd"),
-                        "--mask", str(folder / "mask.nrrd"), "--out", str(folder / "out"), "--quiet"], check=True)
-        command = time.perf_counter() - start
-        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"\n256 x 256 x 12 x 40 series ({big.series.signal.nbytes / 2**20:.0f} MiB as float32), "
-          f"{result.n_tumour_voxels} tumour voxels:")
-    print(f"  analyse_dce: {elapsed:.1f} s, memory allocated at peak by the analysis {peak / 2**20:.0f} MiB")
-    print(f"  `hypoxia-markers image` (read, resample, fit, write) in its own process: {command:.1f} s, "
-          f"peak RSS {child_rss:.0f} MiB (target < 2048 MiB)")
 
 if __name__ == "__main__":
     main()

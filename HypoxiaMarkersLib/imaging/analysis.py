@@ -154,6 +154,7 @@ class ImagingResult:
     post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
     warnings: List[str] = field(default_factory=list)  # what the user must know about these numbers
     fit_quality: Optional[FitQuality] = None  # poor fits counted (at a bound, low R²), HF with and without them
+    fit_engine: str = "numpy"  # the Brix fit engine that ran: "numba" (compiled) or "numpy"
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -179,6 +180,7 @@ class ImagingResult:
             "n_failed": self.n_failed,
             "n_hypoxic": self.n_hypoxic,
             "failures": dict(self.failures),
+            "fit_engine": self.fit_engine,  # "numba" (compiled) or "numpy": which Brix fit engine ran
             "fit_quality": self.fit_quality.as_dict() if self.fit_quality is not None else None,
             "warnings": list(self.warnings),
             "biopsy_slice": {
@@ -255,13 +257,13 @@ def analyse_dce(
                          expected="at least one tumour voxel inside the DCE series")
     times = np.asarray(series.times_s, dtype=float)
     check_signal(series, mask)
-    signal = series.signal[:, mask].T.astype(float)  # (n_voxels, n_frames)
+    curves = _TumourCurves(series.signal, mask)  # read chunk by chunk: no float64 copy of every tumour curve
 
     n_frames = times.size
     detected = p.baseline_frames is None
-    n_base = (detect_baseline_frames(signal.mean(axis=0), rise_fraction=p.arrival_rise_fraction)
+    n_base = (detect_baseline_frames(curves.mean_signal(), rise_fraction=p.arrival_rise_fraction)
               if detected else int(p.baseline_frames))
-    warnings = [] if detected else _baseline_warnings(signal.mean(axis=0), n_base, p.arrival_rise_fraction)
+    warnings = [] if detected else _baseline_warnings(curves.mean_signal(), n_base, p.arrival_rise_fraction)
     if not 1 <= n_base <= n_frames - MIN_POINTS:
         raise InputError(
             f"{n_base} baseline frame(s) leave {n_frames - n_base} frame(s) after bolus arrival in a series of "
@@ -273,7 +275,7 @@ def analyse_dce(
 
     volume_baseline = series.signal[:n_base].mean(axis=0)
     floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
-    s0, rsi_all = relative_signal_increase(signal, n_base)
+    s0 = curves.baseline_signal(n_base)
     has_signal = s0 > max(floor, 0.0)
     if not has_signal.any():
         raise InputError(
@@ -281,21 +283,22 @@ def analyse_dce(
             source=series.source, field="baseline signal",
             expected=f"baseline signal above {floor:g} (signal_floor_fraction {p.signal_floor_fraction})",
         )
-    rsi = rsi_all[has_signal]
-    _check_enhancement(rsi.mean(axis=0), n_base, series.source)
+    rsi, mean_rsi = curves.rsi_after_arrival(has_signal, n_base)  # (n with signal, frames after arrival), float64
+    _check_enhancement(mean_rsi, n_base, series.source)
 
     tau_min = p.injection_duration_s / 60.0
-    mean_curve = _mean_curve_fit(times, rsi.mean(axis=0), n_base, tau_min, p.bounds)
+    mean_curve = _mean_curve_fit(times, mean_rsi, n_base, tau_min, p.bounds)
 
     post = slice(n_base, n_frames)
     voxel_lags = None
     if p.fit_lag_per_voxel:
-        fit, voxel_lags = _fit_with_voxel_lags(rsi[:, post], times[post], times[n_base - 1], times[n_base], tau_min,
+        fit, voxel_lags = _fit_with_voxel_lags(rsi, times[post], times[n_base - 1], times[n_base], tau_min,
                                                p, progress)
     else:
         t_min = (times[post] - mean_curve.t_lag_s) / 60.0
-        fit = fit_brix(rsi[:, post], t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
+        fit = fit_brix(rsi, t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
                        progress=progress)
+    del rsi
 
     # Per-tumour-voxel arrays, then maps.
     status = np.full(n_tumour, STATUS_NO_SIGNAL, dtype=np.uint8)
@@ -305,6 +308,8 @@ def analyse_dce(
         v = np.full(n_tumour, np.nan)
         v[has_signal] = getattr(fit, name)
         values[name] = v
+    fit_engine = fit.engine
+    del fit  # only the maps from here on: the peak of a large series is reached while they are made
 
     def to_map(v: np.ndarray, dtype=np.float32, fill=np.nan) -> np.ndarray:
         out = np.full(mask.shape, fill, dtype=dtype)
@@ -338,13 +343,13 @@ def analyse_dce(
                 if code not in FITTED_STATUSES}
     return ImagingResult(
         a_brix=a_map,
-        k_ep=to_map(values["k_ep"]),
-        k_el=to_map(values["k_el"]),
-        r_squared=to_map(values["r_squared"]),
-        rmse=to_map(values["rmse"]),
+        k_ep=to_map(values.pop("k_ep")),
+        k_el=to_map(values.pop("k_el")),
+        r_squared=to_map(values.pop("r_squared")),
+        rmse=to_map(values.pop("rmse")),
         fit_status=fit_status,
         tumour_mask=mask.astype(np.uint8),
-        hypoxic_mask=hypoxic.astype(np.uint8),
+        hypoxic_mask=hypoxic.view(np.uint8),  # the same bytes: no copy
         geometry=series.geometry,
         hypoxic_fraction=hf,
         classification=classify(hf, p.hf_cutoff),
@@ -361,10 +366,59 @@ def analyse_dce(
         parameters=p,
         failures=failures,
         voxel_t_lag_s=lag_map,
-        post_contrast=series.signal[n_base:].mean(axis=0, dtype=np.float64).astype(np.float32),
+        post_contrast=_frame_mean(series.signal[n_base:]),
         warnings=warnings,
         fit_quality=quality,
+        fit_engine=fit_engine,
     )
+
+
+class _TumourCurves:
+    """The tumour voxels' signal curves, gathered from the series a chunk of voxels at a time.
+
+    A float64 copy of every tumour curve (and its temporaries) would be several times the tumour's share of the
+    series; chunks keep the analysis near the size of the series itself (issue 14). Each chunk is the same
+    float64 (n, n_frames) block as before, so per-voxel numbers do not change.
+    """
+
+    chunk = 32768
+
+    def __init__(self, signal: np.ndarray, mask: np.ndarray):
+        self.signal = signal  # (n_frames, k, j, i), any memory layout: never reshaped (that could copy it)
+        self.n_frames = signal.shape[0]
+        self.voxels = np.flatnonzero(mask)  # in the order of signal[:, mask]
+
+    def _blocks(self, voxels: np.ndarray):
+        shape = self.signal.shape[1:]
+        for start in range(0, len(voxels), self.chunk):
+            k, j, i = np.unravel_index(voxels[start:start + self.chunk], shape)
+            yield start, self.signal[:, k, j, i].T.astype(float)
+
+    def mean_signal(self) -> np.ndarray:
+        total = sum(block.sum(axis=0) for _, block in self._blocks(self.voxels))
+        return total / len(self.voxels)
+
+    def baseline_signal(self, n_base: int) -> np.ndarray:
+        return np.concatenate([block[:, :n_base].mean(axis=1) for _, block in self._blocks(self.voxels)])
+
+    def rsi_after_arrival(self, keep: np.ndarray, n_base: int):
+        """RSI after arrival of the voxels ``keep`` (n_keep, n_frames - n_base) and their mean RSI over all frames."""
+        voxels = self.voxels[keep]
+        rsi = np.empty((len(voxels), self.n_frames - n_base))
+        total = 0.0
+        for start, block in self._blocks(voxels):
+            _, block_rsi = relative_signal_increase(block, n_base)
+            rsi[start:start + len(block_rsi)] = block_rsi[:, n_base:]
+            total = total + block_rsi.sum(axis=0)
+        return rsi, total / len(voxels)
+
+
+def _frame_mean(frames: np.ndarray) -> np.ndarray:
+    """Mean over frames (float64 sums) as float32 (k, j, i), a slice at a time: no float64 copy of a volume."""
+    out = np.empty(frames.shape[1:], dtype=np.float32)
+    for k in range(frames.shape[1]):
+        out[k] = frames[:, k].mean(axis=0, dtype=np.float64)
+    return out
 
 
 def relative_signal_increase(signal: np.ndarray, baseline_frames: int):
@@ -495,7 +549,7 @@ def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min
             best = fit
             continue
         better = np.isfinite(fit.rmse) & ~(fit.rmse >= best.rmse)
-        for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations"):
+        for name in ("a", "k_ep", "k_el", "r_squared", "rmse", "status", "iterations", "sse"):
             getattr(best, name)[better] = getattr(fit, name)[better]
         best_lag[better] = lag
     return best, best_lag

@@ -19,12 +19,16 @@ and the k_ep = k_el limit is -A * k * du/dk, computed without 0/0.
 
 Why a hand-written fitter: scipy's least_squares/curve_fit fit one curve per call, a Python loop over 10^5 voxels
 (see benchmarks/brix_fit.py). Here a coarse grid (with A solved in closed form) gives robust starts for all voxels
-at once, then a Levenberg-Marquardt iteration with analytic Jacobians and bound handling runs on all voxels as
-arrays.
+at once, then a Levenberg-Marquardt iteration with analytic Jacobians and bound handling runs per voxel, in one of
+two engines that run the same iteration: :mod:`.brix_numpy` (arrays over voxels, always there) and
+:mod:`.brix_numba` (compiled, optional). This module holds the model, the statuses, the iteration's settings and
+:func:`fit_brix`, which prepares the curves chunk by chunk and turns the engine's parameters into the results.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import asdict, dataclass
 from typing import Optional, Tuple
 
@@ -80,6 +84,10 @@ class BrixFit:
         One of the ``STATUS_*`` codes.
     iterations : ndarray of int
         Levenberg-Marquardt iterations used.
+    engine : str
+        The engine that ran the fit: "numba" (compiled) or "numpy".
+    sse : ndarray, optional
+        Sum of squared residuals at the last parameters, NaN where no fit was tried.
     """
 
     a: np.ndarray
@@ -89,6 +97,8 @@ class BrixFit:
     rmse: np.ndarray
     status: np.ndarray
     iterations: np.ndarray
+    engine: str = "numpy"
+    sse: Optional[np.ndarray] = None
 
     @property
     def fitted(self) -> np.ndarray:
@@ -179,35 +189,25 @@ def brix_curve(
     return np.where(t > 0, a * k_ep * q, 0.0)
 
 
-def _model_and_jacobian(theta: np.ndarray, t: np.ndarray, tau: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Model and Jacobian for parameters theta = (A, k_el, d = k_ep - k_el), shape (n, 3), at times t >= 0."""
-    a = theta[:, 0:1]
-    k_el = theta[:, 1:2]
-    d = theta[:, 2:3]
-    k_ep = k_el + d
-    tt = t[None, :]
-    if tau <= 0:
-        e_el = np.exp(-k_el * tt)
-        e_ep = np.exp(-k_ep * tt)
-        q = e_el * tt * _phi(d * tt)  # (u(k_el) - u(k_ep)) / d
-        du_el = -tt * e_el
-        du_ep = -tt * e_ep
-    else:
-        u_el, du_el = _box_average(k_el, tt, tau)
-        u_ep, du_ep = _box_average(k_ep, tt, tau)
-        q = (u_el - u_ep) / d
-    f = a * k_ep * q
-    jac = np.empty(f.shape + (3,))
-    jac[..., 0] = k_ep * q
-    jac[..., 1] = a * q + a * k_ep * (du_el - du_ep) / d
-    # d/dd of k_ep * q = q + k_ep * (-du_ep - q) / d
-    jac[..., 2] = a * q + a * k_ep * (-du_ep - q) / d
-    return f, jac
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # The fitter
 # ----------------------------------------------------------------------------------------------------------------
+
+# Levenberg-Marquardt settings shared by both engines (brix_numpy, brix_numba): what "converged" means rests on them.
+LAMBDA_START = 1e-3
+LAMBDA_MIN = 1e-12
+LAMBDA_MAX = 1e8  # no step can improve: a local minimum
+GAIN_TOL = 1e-9  # relative SSE gain of an accepted step below which the fit has converged
+STEP_TOL = 1e-9  # relative step below which the fit has converged
+SSE_ZERO = 1e-28  # an exact fit
+HELD_TOL = 1e-12  # a parameter this close to a bound, with the descent pointing outward, is held on it
+BOUND_TOL = 1e-9  # a fitted parameter this close to a bound reports STATUS_HIT_BOUND
+
+# "auto": the compiled engine when numba is installed and works, else numpy; the environment variable below
+# sets what "auto" means for every fit of a process (CLI, batch workers, Slicer).
+ENGINES = ("auto", "numpy", "numba")
+ENGINE_VARIABLE = "HYPOXIA_MARKERS_FIT_ENGINE"
 
 
 def _grid(bounds: BrixBounds) -> np.ndarray:
@@ -220,26 +220,6 @@ def _grid(bounds: BrixBounds) -> np.ndarray:
     return np.column_stack([kk.ravel(), dd.ravel()])
 
 
-def _grid_start(y: np.ndarray, w: np.ndarray, t: np.ndarray, tau: float, bounds: BrixBounds) -> np.ndarray:
-    """Best grid point per voxel, with A solved in closed form (and clipped to its bounds)."""
-    grid = _grid(bounds)
-    theta = np.column_stack([np.ones(len(grid)), grid])
-    basis, _ = _model_and_jacobian(theta, t, tau)  # (n_grid, n_t), A = 1
-    by = (y * w) @ basis.T  # (n, n_grid)
-    if np.all(w == 1):
-        bb = np.sum(basis * basis, axis=1)[None, :]
-    else:  # missing samples change the norm of the basis curve per voxel
-        bb = w @ (basis * basis).T
-    a = by / np.maximum(bb, 1e-300)
-    np.clip(a, bounds.a_min, bounds.a_max, out=a)
-    # SSE minus ||y||^2 (the same for every grid point): a^2 bb - 2 a by
-    sse = a * bb
-    sse -= 2.0 * by
-    sse *= a
-    best = np.argmin(sse, axis=1)
-    return np.column_stack([a[np.arange(len(y)), best], grid[best]])
-
-
 def fit_brix(
     rsi: np.ndarray,
     t_min: np.ndarray,
@@ -247,10 +227,16 @@ def fit_brix(
     tau_min: float = 0.0,
     bounds: BrixBounds = BrixBounds(),
     max_iterations: int = 1000,
-    chunk_size: int = 20000,
+    chunk_size: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
+    engine: str = "auto",
 ) -> BrixFit:
     """Fit the Brix model to many RSI curves at once.
+
+    A coarse grid over (k_el, k_ep - k_el), with A solved in closed form, gives every voxel its start (one matrix
+    product); then a Levenberg-Marquardt iteration with analytic Jacobians and bound handling runs per voxel. Two
+    engines run the same iteration: numpy (always there) and a compiled one (numba, the optional extra
+    ``HypoxiaMarkersLib[fast]``); they give the same statuses and SSEs to rounding.
 
     Parameters
     ----------
@@ -265,119 +251,131 @@ def fit_brix(
         Parameter bounds.
     max_iterations : int
         Levenberg-Marquardt iterations at most.
-    chunk_size : int
-        Voxels fitted together (bounds memory use; progress is reported per chunk).
+    chunk_size : int, optional
+        Voxels fitted together (bounds memory use; progress is reported per chunk); default: the engine's
+        (numpy 4096, compiled 2048).
     progress : callable, optional
         ``progress(done, total)``; return False to cancel.
+    engine : {"auto", "numpy", "numba"}
+        "auto" runs the compiled engine when numba is installed and compiles, else numpy (or what the environment
+        variable ``HYPOXIA_MARKERS_FIT_ENGINE`` says); "numba" asks for the compiled engine (still numpy, said in
+        ``BrixFit.engine``, when numba is absent, fails, or the fit has an injection duration).
 
     Returns
     -------
     BrixFit
-        Per-voxel parameters, goodness of fit and status.
+        Per-voxel parameters, goodness of fit, status, and the engine that ran.
     """
+    from .brix_numpy import NumpyEngine, StartGrid, at_bound  # here: the engines import this module
+
+    if engine == "auto":  # the user's choice for every fit (e.g. "numpy" to leave numba aside)
+        engine = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     rsi = np.asarray(rsi, dtype=float)
     t = np.asarray(t_min, dtype=float)
     if rsi.ndim != 2 or rsi.shape[1] != t.size:
         raise ValueError(f"rsi must be (n_voxels, {t.size}), got {rsi.shape}")
     n = rsi.shape[0]
-    out = BrixFit(
-        a=np.full(n, np.nan), k_ep=np.full(n, np.nan), k_el=np.full(n, np.nan),
-        r_squared=np.full(n, np.nan), rmse=np.full(n, np.nan),
-        status=np.full(n, STATUS_FAILED, dtype=np.uint8), iterations=np.zeros(n, dtype=int),
-    )
+    status = np.full(n, STATUS_FAILED, dtype=np.uint8)
+    n_points = np.zeros(n)
+    sst = np.full(n, np.nan)
+    runner = None
+    if engine != "numpy":
+        from .brix_numba import compiled_engine
+
+        runner = compiled_engine(n, t, tau_min, bounds, max_iterations)
+    if runner is None:
+        runner = NumpyEngine(n, t, tau_min, bounds, max_iterations, chunk_size or NumpyEngine.chunk_size)
+    chunk_size = chunk_size or runner.chunk_size
+    grid = StartGrid(t, tau_min, bounds)
     report(progress, 0, n)
-    for start in range(0, n, chunk_size):
-        stop = min(n, start + chunk_size)
-        _fit_chunk(rsi[start:stop], t, tau_min, bounds, max_iterations, out, slice(start, stop))
-        report(progress, stop, n)
+
+    def submit(start: int, stop: int) -> None:
+        y = rsi[start:stop]
+        finite = np.isfinite(y)
+        counts = finite.sum(axis=1)
+        n_points[start:stop] = counts
+        enough = counts >= MIN_POINTS
+        status[start:stop][~enough] = STATUS_TOO_FEW_POINTS
+        idx = np.flatnonzero(enough)
+        yy = y[idx]
+        w = None
+        if not bool(finite[idx].all()):
+            w = finite[idx].astype(float)
+            yy[w == 0] = 0.0
+        # SST for R² (missing samples left out)
+        dev = yy - (yy.sum(axis=1) / counts[idx])[:, None]
+        if w is not None:
+            dev *= w
+        sst[start + idx] = np.einsum("nt,nt->n", dev, dev)
+        runner.submit(start + idx, yy, w, grid.start(yy, w))
+
+    chunks = [(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
+    with _one_blas_thread(n):
+        if runner.threads > 1 and len(chunks) > 1:
+            _submit_in_threads(submit, chunks, runner.threads, progress, n)
+        else:
+            for start, stop in chunks:
+                submit(start, stop)
+                if stop < n:
+                    report(progress, stop, n)
+        runner.finish()
+    report(progress, n, n)
+
+    theta, sse = runner.theta, runner.sse
+    converged = runner.converged & np.all(np.isfinite(theta), axis=0) & np.isfinite(sse)
+    tried = status != STATUS_TOO_FEW_POINTS
+    status[tried] = np.where(converged[tried], np.where(at_bound(theta[:, tried], bounds), STATUS_HIT_BOUND,
+                                                        STATUS_CONVERGED), STATUS_FAILED)
+    out = BrixFit(
+        a=np.where(converged, theta[0], np.nan), k_ep=np.where(converged, theta[1] + theta[2], np.nan),
+        k_el=np.where(converged, theta[1], np.nan), r_squared=np.full(n, np.nan), rmse=np.full(n, np.nan),
+        status=status, iterations=np.where(tried, runner.iterations, 0), engine=runner.name,
+        sse=np.where(tried, sse, np.nan),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out.r_squared[converged] = np.where(sst[converged] > 0, 1.0 - sse[converged] / sst[converged], np.nan)
+        out.rmse[converged] = np.sqrt(sse[converged] / n_points[converged])
     return out
 
 
-def _fit_chunk(y, t, tau, bounds, max_iterations, out: BrixFit, where: slice) -> None:
-    w = np.isfinite(y).astype(float)
-    y = np.where(w > 0, y, 0.0)
-    n_points = w.sum(axis=1)
-    enough = n_points >= MIN_POINTS
-    status = np.where(enough, STATUS_FAILED, STATUS_TOO_FEW_POINTS).astype(np.uint8)
+def _submit_in_threads(submit, chunks, threads: int, progress, n: int) -> None:
+    """Chunks fitted by ``threads`` threads (the compiled engine releases the GIL; so do BLAS and numpy's loops),
+    each taking the next chunk when done: dynamic, so a core that other work slows down takes fewer chunks."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    lower = np.array([bounds.a_min, bounds.k_el_min, bounds.k_diff_min])
-    upper = np.array([bounds.a_max, bounds.k_el_max, bounds.k_diff_max])
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        futures = [pool.submit(submit, start, stop) for start, stop in chunks]
+        for (_, stop), future in zip(chunks, futures):
+            future.result()
+            if stop < n:
+                report(progress, stop, n)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
-    idx = np.flatnonzero(enough)
-    yy, ww = y[idx], w[idx]
-    theta = _grid_start(yy, ww, t, tau, bounds)
-    f, jac = _model_and_jacobian(theta, t, tau)
-    sse = np.sum(ww * (yy - f) ** 2, axis=1)
-    lam = np.full(len(idx), 1e-3)
-    active = np.ones(len(idx), dtype=bool)
-    iterations = np.zeros(len(idx), dtype=int)
-    for _ in range(max_iterations):
-        act = np.flatnonzero(active)
-        if act.size == 0:
-            break
-        iterations[act] += 1
-        th, fa, ja, wa, ya = theta[act], f[act], jac[act], ww[act], yy[act]
-        r = (ya - fa) * wa
-        jw = ja * wa[:, :, None]
-        jtj = np.matmul(jw.transpose(0, 2, 1), ja)
-        g = np.matmul(jw.transpose(0, 2, 1), r[:, :, None])[:, :, 0]  # -(1/2) gradient of the SSE
-        # Parameters sitting on a bound with the descent direction pointing outward are held fixed.
-        held = ((th <= lower + 1e-12) & (g < 0)) | ((th >= upper - 1e-12) & (g > 0))
-        diag = jtj[:, np.arange(3), np.arange(3)]
-        scale = np.maximum(diag, 1e-12)
-        system = jtj + (lam[act, None] * scale)[:, :, None] * np.eye(3)
-        system[held[:, :, None] | held[:, None, :]] = 0.0
-        system[:, np.arange(3), np.arange(3)] += np.where(held, 1.0, 0.0)
-        g = np.where(held, 0.0, g)
+
+_blas_controller = None  # threadpoolctl's view of the loaded BLAS: finding it costs milliseconds, so once
+
+
+@contextlib.contextmanager
+def _one_blas_thread(n_voxels: int):
+    """BLAS on one thread inside the fit (its products are small; threads there only contend), if threadpoolctl
+    is installed. Fits too small for BLAS to thread (the mean curve's) skip it."""
+    global _blas_controller
+    if n_voxels < 256:
+        yield
+        return
+    if _blas_controller is None:
         try:
-            step = np.linalg.solve(system, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # a singular system somewhere in the batch: pseudo-inverse for all
-            step = np.einsum("npq,nq->np", np.linalg.pinv(system), g)
-        candidate = np.clip(th + step, lower, upper)
-        f_new, j_new = _model_and_jacobian(candidate, t, tau)
-        sse_new = np.sum(wa * (ya - f_new) ** 2, axis=1)
-        finite = np.isfinite(sse_new)
-        better = finite & (sse_new < sse[act])
-        gain = np.where(better, sse[act] - sse_new, 0.0)
-        acc = act[better]
-        theta[acc], f[acc], jac[acc], sse[acc] = candidate[better], f_new[better], j_new[better], sse_new[better]
-        lam[acc] = np.maximum(lam[acc] / 10.0, 1e-12)
-        lam[act[~better]] *= 10.0
-        # Converged: a relative SSE gain or a step too small to matter, or no step can improve (local minimum).
-        rel_step = np.max(np.abs(candidate - th) / np.maximum(np.abs(th), 1e-3), axis=1)
-        done = (better & (gain <= 1e-9 * np.maximum(sse[act], 1e-30))) | (rel_step < 1e-9)
-        done |= lam[act] > 1e8
-        done |= sse[act] <= 1e-28
-        active[act[done]] = False
-
-    converged = ~active & np.all(np.isfinite(theta), axis=1) & np.isfinite(sse)
-    at_bound = (
-        (theta[:, 0] <= lower[0] + 1e-9) | (theta[:, 0] >= upper[0] - 1e-9)
-        | (theta[:, 1] >= upper[1] - 1e-9)
-        | (theta[:, 2] <= lower[2] + 1e-9) | (theta[:, 2] >= upper[2] - 1e-9)
-    )
-    chunk_status = np.where(converged, np.where(at_bound, STATUS_HIT_BOUND, STATUS_CONVERGED), STATUS_FAILED)
-    status[idx] = chunk_status
-
-    a = np.full(len(y), np.nan)
-    k_el = np.full(len(y), np.nan)
-    k_ep = np.full(len(y), np.nan)
-    r2 = np.full(len(y), np.nan)
-    rmse = np.full(len(y), np.nan)
-    ok = idx[converged]
-    a[ok] = theta[converged, 0]
-    k_el[ok] = theta[converged, 1]
-    k_ep[ok] = theta[converged, 1] + theta[converged, 2]
-    yo, wo = y[ok], w[ok]
-    mean = np.sum(yo * wo, axis=1) / n_points[ok]
-    sst = np.sum(wo * (yo - mean[:, None]) ** 2, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2[ok] = np.where(sst > 0, 1.0 - sse[converged] / sst, np.nan)
-    rmse[ok] = np.sqrt(sse[converged] / n_points[ok])
-
-    out.a[where], out.k_ep[where], out.k_el[where] = a, k_ep, k_el
-    out.r_squared[where], out.rmse[where] = r2, rmse
-    out.status[where] = status
-    iters = np.zeros(len(y), dtype=int)
-    iters[idx] = iterations
-    out.iterations[where] = iters
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if not _blas_controller:
+        yield
+        return
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
