@@ -144,3 +144,18 @@ def test_parse_horizon():
         with pytest.raises(InputError, match="--horizon"):
             options.parse_horizon(bad)
     assert options.split_names(" a, b ,,c ") == ["a", "b", "c"] and options.split_names(None) == []
+
+
+def test_python_m_runs_the_command_line(tmp_path):
+    """`python -m HypoxiaMarkersLib.cli` is the same command as the console script (exit codes included)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "HypoxiaMarkersLib.cli", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("hypoxia-markers ")
+    done = subprocess.run([sys.executable, "-m", "HypoxiaMarkersLib.cli", "image", str(tmp_path / "missing.nrrd"),
+                           "--mask", str(tmp_path / "m.nrrd"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "missing.nrrd" in done.stderr
+    assert not (tmp_path / "out").exists()
