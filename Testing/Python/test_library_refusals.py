@@ -13,7 +13,8 @@ import pytest
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.imaging.phantom import make_phantom
 from HypoxiaMarkersLib.io.masks import MAX_SHARE_OUTSIDE, resample_mask, share_outside
-from HypoxiaMarkersLib.stats.cohort import analyse_marker, read_table
+from HypoxiaMarkersLib.io.tables import read_table
+from HypoxiaMarkersLib.stats.cohort import analyse_marker
 from HypoxiaMarkersLib.stats.cutoff import fixed_cutoff, optimal_cutoff
 from HypoxiaMarkersLib.volume import Geometry
 
