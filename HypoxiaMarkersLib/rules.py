@@ -21,6 +21,9 @@ HF_CUTOFF = 0.27
 GENE_SCORE_CUTOFF = 0.0
 #: A patient is "more hypoxic" by the composite score when HScomp (signed distance to the line) is at or above this.
 HSCOMP_CUTOFF = 0.0
+#: Where A_THRESHOLD and HF_CUTOFF come from, said wherever they are applied (summary.json, report, Slicer).
+THRESHOLDS_SOURCE = ("A_Brix 1.56 and HF 0.27 come from one centre's protocol and field strength (Oslo, 1.5 T, "
+                     "Gd-DTPA): check them before applying them to another protocol")
 #: Survival is censored at this many months for the statistics (SPEC §4).
 HORIZON_MONTHS = 60.0
 #: Tumour voxels in one virtual biopsy (SPEC §3.2).

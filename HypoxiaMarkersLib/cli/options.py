@@ -157,3 +157,12 @@ def add_injection_duration(parser) -> None:
     """``--injection-duration``: seconds of contrast injection (Hoffmann variant of the Brix model)."""
     parser.add_argument("--injection-duration", type=float, default=0.0,
                         help="injection duration in seconds (Hoffmann variant; 0 = fast bolus)")
+
+
+def add_survival_reporting(parser) -> None:
+    """``--allow-horizon-censoring`` and ``--endpoint-label`` (``survival`` and ``cohort``)."""
+    parser.add_argument("--allow-horizon-censoring", action="store_true",
+                        help="accept a horizon that censors more than half of the events (by default refused: the "
+                             "times are probably in another unit than --time-unit)")
+    parser.add_argument("--endpoint-label", default="Progression-free survival", metavar="TEXT",
+                        help="y-axis label of the Kaplan-Meier figures (the endpoint of the time and event columns)")

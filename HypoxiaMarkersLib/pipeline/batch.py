@@ -357,6 +357,8 @@ class BatchImaging:
     hf_cutoff: float = HF_CUTOFF
     biopsy_slice: int = 1
     injection_duration_s: float = 0.0
+    min_r2: Optional[float] = None  # fit quality: a sensitivity check, as `image --min-r2`
+    exclude_bound_fits: bool = False
 
 
 @dataclass

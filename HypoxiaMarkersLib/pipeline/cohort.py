@@ -45,6 +45,10 @@ class CohortAnalysisSettings:
         As the ``cohort`` command's options of the same names.
     sheet : str, optional
         Excel sheet of the table.
+    allow_horizon_censoring : bool
+        Accept a horizon that censors more than half of the events (by default refused).
+    endpoint_label : str
+        The endpoint, as the Kaplan-Meier figures' y-axis label.
     """
 
     id: str
@@ -69,6 +73,8 @@ class CohortAnalysisSettings:
     folds: int = 5
     conf_level: float = 0.95
     sheet: Optional[str] = None
+    allow_horizon_censoring: bool = False
+    endpoint_label: str = "Progression-free survival"
 
 
 @dataclass
@@ -116,6 +122,7 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
         permutations=s.permutations, seed=s.seed, n_directions=s.directions, statistic=s.statistic,
         alternative=s.alternative, optimism=s.optimism, resamples=s.resamples, folds=s.folds,
         conf_level=s.conf_level, source=str(table_path), progress=progress,
+        allow_horizon_censoring=s.allow_horizon_censoring,
     )
     result.parameters["table"] = str(Path(table_path))
     time_label = f"Time ({s.time_unit})"
@@ -128,7 +135,9 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
                 labels = {"high": f"more hypoxic ({name} >= {value:g})", "low": f"less hypoxic ({name} < {value:g})"}
             figure = f"km_{name}.png"
             plot_kaplan_meier({labels[g]: km for g, km in marker.km.items()}, folder / figure,
-                              title=f"{name}", time_label=time_label, horizon=horizon, annotation=annotation(marker))
+                              title=f"{name}", time_label=time_label, horizon=horizon,
+                              annotation=annotation(marker, figure=True),
+                              endpoint_label=s.endpoint_label)
             figures[name] = figure
         patients = result.patients
         included = patients[patients["included"]]
@@ -137,7 +146,7 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
                                              included["event"].to_numpy(dtype=int)[group == g])
                   for g in (1, 2, 3, 4) if (group == g).any()}
         plot_kaplan_meier(curves, folder / "km_groups.png", title="groups 1-4", time_label=time_label,
-                          horizon=horizon)
+                          horizon=horizon, endpoint_label=s.endpoint_label)
         figures["groups"] = "km_groups.png"
         line = result.line
         x = included["imaging"].to_numpy()

@@ -17,12 +17,14 @@ Example (the ``image`` command in one call)::
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
 from ..errors import InputError
 from ..progress import ProgressFactory, no_progress
+from ..rules import THRESHOLDS_SOURCE
 
 if TYPE_CHECKING:  # the science is imported when a stage runs, so that `hypoxia-markers --help` stays light
     from ..imaging.analysis import ImagingParameters, ImagingResult
@@ -31,7 +33,7 @@ PathLike = Union[str, Path]
 
 MAP_FILES = ("a_brix", "k_ep", "k_el", "r_squared", "rmse", "fit_status", "hypoxic_mask", "tumour_mask")
 SLICE_COLUMNS = ("slice", "k_index", "voxels", "fitted", "failed", "hypoxic", "hypoxic_fraction", "classification",
-                 "is_biopsy_slice")
+                 "is_biopsy_slice", "at_bound", "low_r2", "excluded")
 
 
 @dataclass
@@ -52,6 +54,11 @@ class ImageSources:
         Seconds between frames (times 0, dt, 2 dt, ...; override the file).
     mask_min_fraction : float, optional
         Partial volume: a DCE voxel is tumour when at least this fraction of it is (None: nearest neighbour).
+    allow_mask_outside : bool
+        Analyse the part of the tumour inside the DCE series even when more than
+        :data:`~HypoxiaMarkersLib.io.masks.MAX_SHARE_OUTSIDE` of the mask lies outside it (default: refused).
+    mask_share_outside : float or None
+        Set by :func:`analyse_image`: the share of the mask outside the DCE series, recorded in ``summary.json``.
     """
 
     dce: List[PathLike]
@@ -62,6 +69,8 @@ class ImageSources:
     frame_interval: Optional[float] = None
     mask_min_fraction: Optional[float] = None
     times_text: Optional[str] = field(default=None, repr=False)
+    allow_mask_outside: bool = False
+    mask_share_outside: Optional[float] = field(default=None, init=False)
 
     def __post_init__(self):
         if isinstance(self.dce, (str, Path)):
@@ -78,7 +87,8 @@ class ImageSources:
         return {
             "dce": [str(p) for p in self.dce], "mask": str(self.mask), "label": self.label, "segment": self.segment,
             "times_option": times, "frame_interval_option": self.frame_interval,
-            "mask_min_fraction": self.mask_min_fraction,
+            "mask_min_fraction": self.mask_min_fraction, "allow_mask_outside": self.allow_mask_outside,
+            "mask_share_outside_dce": self.mask_share_outside,
         }
 
 
@@ -90,15 +100,24 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
     and once for the fit (e.g. :func:`HypoxiaMarkersLib.progress.progress_bar`).
     """
     from ..imaging.analysis import analyse_dce
-    from ..io import read_dce, read_tumour_mask
+    from ..io import read_dce
+    from ..io.masks import MAX_SHARE_OUTSIDE, read_mask, resample_mask, share_outside
 
     source = sources.dce[0] if len(sources.dce) == 1 else list(sources.dce)
     with progress("reading DCE", unit="file") as callback:
         series = read_dce(source, times=sources.times, frame_interval=sources.frame_interval, progress=callback)
-    mask = read_tumour_mask(sources.mask, series.geometry, label=sources.label, segment=sources.segment,
-                            min_fraction=sources.mask_min_fraction)
+    # read_tumour_mask in two steps, so that the share of the mask outside the series is recorded with the results
+    mask, mask_geometry, what = read_mask(sources.mask, label=sources.label, segment=sources.segment)
+    sources.mask_share_outside = share_outside(mask, mask_geometry, series.geometry)
+    with warnings.catch_warnings(record=True) as mask_warnings:  # kept with the results, not only on a console
+        warnings.simplefilter("always")
+        mask = resample_mask(mask, mask_geometry, series.geometry, min_fraction=sources.mask_min_fraction,
+                             source=str(sources.mask), what=what,
+                             max_share_outside=None if sources.allow_mask_outside else MAX_SHARE_OUTSIDE)
     with progress("Brix fit", unit="voxel") as callback:
-        return analyse_dce(series, mask, parameters, progress=callback)
+        result = analyse_dce(series, mask, parameters, progress=callback)
+    result.warnings[:0] = [str(w.message) for w in mask_warnings]
+    return result
 
 
 def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], out: PathLike, *,
@@ -153,6 +172,7 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
             for row in zip(curve.times_s, curve.rsi, curve.fitted_rsi):
                 writer.writerow([f"{value:.6g}" for value in row])
         summary = result.summary()
+        summary["thresholds_source"] = THRESHOLDS_SOURCE
         if inputs:
             summary["inputs"] = inputs
         write_json(summary, tmp / "summary.json")
@@ -160,12 +180,12 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
 
 
 def write_slices_csv(result: ImagingResult, path: Path) -> None:
-    """One row per tumour slice, caudal (slice 1) to cranial."""
+    """One row per tumour slice, caudal (slice 1) to cranial, with its fit-quality counts."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=SLICE_COLUMNS)
         writer.writeheader()
         for s in result.slices:
-            row = s.as_dict()
+            row = {**s.as_dict(), **s.fit_counts()}
             row["hypoxic_fraction"] = "" if row["hypoxic_fraction"] != row["hypoxic_fraction"] else \
                 f"{row['hypoxic_fraction']:.6f}"
             row["is_biopsy_slice"] = int(row["is_biopsy_slice"])

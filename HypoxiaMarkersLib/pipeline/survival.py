@@ -46,6 +46,10 @@ class SurvivalSettings:
         Confidence level of hazard ratios and Kaplan-Meier bands.
     sheet : str, optional
         Excel sheet of the table.
+    allow_horizon_censoring : bool
+        Accept a horizon that censors more than half of the events (by default refused).
+    endpoint_label : str
+        The endpoint, as the Kaplan-Meier figure's y-axis label.
     """
 
     time: str
@@ -62,6 +66,8 @@ class SurvivalSettings:
     categorical: List[str] = field(default_factory=list)
     conf_level: float = 0.95
     sheet: Optional[str] = None
+    allow_horizon_censoring: bool = False
+    endpoint_label: str = "Progression-free survival"
 
 
 @dataclass
@@ -94,11 +100,23 @@ def km_table(result):
     return pd.concat(frames, ignore_index=True)
 
 
-def annotation(result) -> str:
-    """'HR 2.10 (1.20-3.70), log-rank p = 0.01' of a marker's dichotomised Cox model and log-rank test."""
-    cox = result.cox_dichotomous.coefficient(f"{result.name}_high")
-    return (f"HR {cox['hr']:.2f} ({cox['ci_low']:.2f}-{cox['ci_high']:.2f}), "
-            f"log-rank p = {result.logrank.p:.2g}")
+def annotation(result, *, figure: bool = False) -> str:
+    """HR (or why it is not estimable) and p of a marker's dichotomised Cox model and log-rank test, the adjusted p
+    first when the cutoff was searched and the optimism-corrected HR first for the composite: the console line, or
+    with ``figure`` the Kaplan-Meier figure's annotation (one statement per line), worded as in the report."""
+    from ..report.formats import figure_annotation, hr_text, p_text
+
+    entry = {"cox_dichotomous": result.cox_dichotomous.coefficient(f"{result.name}_high", blank_not_estimable=True),
+             "cutoff": result.cutoff.to_dict(), "logrank": {"p": result.logrank.p},
+             "optimism": result.extra.get("optimism")}
+    return figure_annotation(entry) if figure else f"{hr_text(entry)}, {p_text(entry)}"
+
+
+def time_unit_text(time_unit: str, horizon: Optional[float]) -> str:
+    """'times in days, horizon 1826.25 days' (or 'no horizon'): the first words of a survival console line."""
+    if horizon is None:
+        return f"times in {time_unit}, no horizon"
+    return f"times in {time_unit}, horizon {horizon:g} {time_unit}"
 
 
 def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings, *,
@@ -143,7 +161,7 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
         table[s.time], table[s.event], table[s.marker], cutoff=s.cutoff, name=s.marker,
         horizon=horizon, min_prop=s.min_prop, max_prop=s.max_prop, permutations=s.permutations,
         seed=s.seed, covariates=cov_frame, categorical=s.categorical, conf_level=s.conf_level,
-        source=source, progress=progress,
+        source=source, progress=progress, allow_horizon_censoring=s.allow_horizon_censoring, time_unit=s.time_unit,
     )
     parameters = {
         "table": str(Path(table_path)), "time": s.time, "event": s.event, "marker": s.marker,
@@ -163,5 +181,7 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
         label = {"high": f"{s.marker} >= {value:g}", "low": f"{s.marker} < {value:g}"}
         plot_kaplan_meier({label[g]: km for g, km in result.km.items()}, folder / "km.png",
                           title=f"{s.marker}: cutoff {value:g} ({result.cutoff.method})",
-                          time_label=f"Time ({s.time_unit})", horizon=horizon, annotation=annotation(result))
+                          time_label=f"Time ({s.time_unit})", horizon=horizon,
+                          annotation=annotation(result, figure=True),
+                          endpoint_label=s.endpoint_label)
     return SurvivalOutput(out=Path(out), result=result, results=results, horizon=horizon)

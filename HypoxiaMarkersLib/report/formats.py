@@ -39,3 +39,45 @@ def fmt_frac(value: Any) -> str:
 
 def fmt_int(value: Any) -> str:
     return str(int(value)) if _finite(value) else DASH
+
+
+def fmt_hr_reason(cox: Any) -> str:
+    """A hazard ratio from the results JSON, or the reason it is not estimable (never a number that is not an
+    estimate: the JSON has null for it and ``not_estimable_reason``)."""
+    cox = cox or {}
+    if cox.get("estimable") is False:
+        return str(cox.get("not_estimable_reason") or "not estimable")
+    return fmt_hr(cox.get("hr"))
+
+
+def hr_text(entry: Any) -> str:
+    """'HR 2.10 (1.20–3.70)' of a marker's dichotomised Cox model, or why it is not estimable; for a searched line
+    with an optimism correction the corrected HR first and the apparent one labelled as such."""
+    entry = entry or {}
+    cox = entry.get("cox_dichotomous") or {}
+    if cox.get("estimable") is False:
+        return f"HR {fmt_hr_reason(cox)}"
+    text = f"HR {fmt_hr(cox.get('hr'))} ({fmt_ci(cox.get('ci_low'), cox.get('ci_high'))})"
+    corrected = (entry.get("optimism") or {}).get("corrected_hr")
+    if _finite(corrected):
+        return f"optimism-corrected HR {fmt_hr(corrected)}; apparent {text} (optimistic: the line was searched)"
+    return text
+
+
+def p_text(entry: Any) -> str:
+    """The headline p of a marker from the results JSON: adjusted for the search first when the cutoff (or line)
+    was chosen from the data, then the naive log-rank p labelled as unadjusted; else the log-rank p."""
+    entry = entry or {}
+    cutoff = entry.get("cutoff") or {}
+    naive = fmt_p((entry.get("logrank") or {}).get("p"))
+    if not cutoff.get("selected_from_data"):
+        return f"log-rank p = {naive}"
+    if not _finite(cutoff.get("p_headline")):
+        return f"no adjusted p; log-rank p (unadjusted for the cutoff search) = {naive}"
+    return (f"{cutoff.get('p_headline_label')} = {fmt_p(cutoff.get('p_headline'))}; "
+            f"log-rank p (unadjusted for the cutoff search) = {naive}")
+
+
+def figure_annotation(entry: Any) -> str:
+    """:func:`hr_text` and :func:`p_text` one statement per line, for the corner of a Kaplan-Meier figure."""
+    return f"{hr_text(entry)}; {p_text(entry)}".replace("; ", "\n")

@@ -14,7 +14,8 @@ COLOURS = ("#c0392b", "#2471a3", "#7d3c98", "#229954", "#d68910", "#566573")
 
 def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str = "",
                       time_label: str = "Time", horizon: Optional[float] = None,
-                      risk_times: Optional[Sequence[float]] = None, annotation: str = "") -> Path:
+                      risk_times: Optional[Sequence[float]] = None, annotation: str = "",
+                      endpoint_label: str = "Progression-free survival") -> Path:
     """Draw Kaplan–Meier curves with their confidence bands and numbers at risk, and save to ``path``.
 
     Parameters
@@ -28,9 +29,11 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     horizon : float, optional
         Draws a dotted line at the horizon and ends the x axis there.
     risk_times : sequence of float, optional
-        Times of the numbers-at-risk table (default: 6 evenly spaced ticks).
+        Times of the numbers-at-risk table (default: :func:`risk_ticks`, round numbers in the data's unit).
     annotation : str
         Text written in the lower left corner (e.g. HR and p).
+    endpoint_label : str
+        The y-axis label: the endpoint of the curves.
     """
     import matplotlib
 
@@ -39,7 +42,7 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
 
     end = horizon if horizon is not None else max(float(km.time.max()) for km in curves.values())
     if risk_times is None:
-        risk_times = np.linspace(0.0, end, 6)
+        risk_times = risk_ticks(end)
     fig = plt.figure(figsize=(7.0, 5.6))
     grid = fig.add_gridspec(2, 1, height_ratios=[4, 1.1], hspace=0.35)
     ax = fig.add_subplot(grid[0])
@@ -60,11 +63,12 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
         ax.axvline(horizon, color="0.5", linestyle=":", linewidth=1)
     ax.set_xlim(-0.04 * end, end * 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel("Progression-free survival")
+    ax.set_ylabel(endpoint_label)
     ax.set_xlabel(time_label)
     # Survival curves start at 1 in the upper part: the lower left is where they leave room, the legend stacked
     # above the annotation.
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.09 if annotation else 0.0), fontsize=8, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.045 * (annotation.count("\n") + 2) if annotation else 0.0),
+              fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     if annotation:
@@ -84,6 +88,16 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def risk_ticks(end: float, max_ticks: int = 7) -> np.ndarray:
+    """At most ``max_ticks`` round times from 0 to ``end`` (steps of 1, 2, 2.5 or 5 times a power of ten), in the
+    unit of the data: a horizon of 1826.25 days gives 0, 500, ..., 1500, not multiples of 365.25."""
+    if not end > 0:
+        return np.array([0.0])
+    magnitude = 10.0 ** np.floor(np.log10(end / (max_ticks - 1)))
+    step = next(m * magnitude for m in (1.0, 2.0, 2.5, 5.0, 10.0) if end / (m * magnitude) <= max_ticks - 1)
+    return np.arange(0.0, end + 1e-9 * end, step)
 
 
 def plot_composite_line(imaging, genes, more_hypoxic, x0: float, y0: float, path: Path, *,

@@ -14,7 +14,8 @@ from ..rules import GENE_SCORE_CUTOFF, PATCH_SIZE, at_or_above
 from .batch_folder import BatchFolder
 from .batch_folder import is_finite_number as _finite
 from .context import MARKER_TITLES, MARKERS, Context, batch_dict, flatten, stage_note
-from .formats import DASH, fmt_ci, fmt_frac, fmt_hr, fmt_int, fmt_num, fmt_p
+from .fit_quality import fit_quality_table
+from .formats import DASH, fmt_frac, fmt_int, fmt_num, fmt_p, hr_text, p_text
 from .survival_section import section_survival
 
 if TYPE_CHECKING:
@@ -41,10 +42,7 @@ def _section_overview(page: Page, ctx: Context) -> None:
                       " excluded for missing values)"))
         for name in MARKERS:
             entry = cohort.get(name) or {}
-            cox = entry.get("cox_dichotomous") or {}
-            facts.append((f"HR for PFS, {MARKER_TITLES[name]}",
-                          f"{fmt_hr(cox.get('hr'))} (95% CI {fmt_ci(cox.get('ci_low'), cox.get('ci_high'))}), "
-                          f"p = {fmt_p(cox.get('p'))}"))
+            facts.append((f"HR for PFS, {MARKER_TITLES[name]}", f"{hr_text(entry)}; {p_text(entry)}"))
     if batch.seed is not None:
         facts.append(("Batch seed", str(batch.seed)))
     page.table(["", ""], facts, table_id="table-overview")
@@ -119,6 +117,7 @@ def _section_imaging(page: Page, ctx: Context) -> None:
             ["voxels whose fit failed (all tumours)", fmt_int(pd.to_numeric(tumours["n_failed"]).sum())],
             ["parameters", ctx.a_text() + f"; HF cutoff {', '.join(f'{c:g}' for c in ctx.hf_cutoffs)}"],
         ], table_id="table-imaging")
+        fit_quality_table(page, batch.images)
         used = slices[slices["hypoxic_fraction"].notna()]
         n_slices = used.groupby("patient").size()
         caption = (f"Hypoxic fraction (HF) of every tumour slice with fitted voxels ({len(used)} slices of "

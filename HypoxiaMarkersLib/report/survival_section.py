@@ -10,7 +10,19 @@ import pandas as pd
 
 from .batch_folder import is_finite_number as _finite
 from .context import MARKER_TITLES, MARKERS, Context, bool_column, stage_note
-from .formats import DASH, fmt_ci, fmt_frac, fmt_hr, fmt_int, fmt_num, fmt_p
+from .formats import (
+    DASH,
+    figure_annotation,
+    fmt_ci,
+    fmt_frac,
+    fmt_hr,
+    fmt_hr_reason,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    hr_text,
+    p_text,
+)
 
 if TYPE_CHECKING:
     from .page import Page
@@ -45,8 +57,7 @@ def _km_caption(entry: dict, labels: Tuple[str, str], data: Dict[str, Any], ctx:
             f"{fmt_int(ev.get('low'))} events). Shaded: pointwise {conf}% confidence intervals (Greenwood, log "
             f"scale); ticks: censored follow-up; below: numbers at risk. "
             + (f"Follow-up censored at {horizon:g} months (dotted line). " if _finite(horizon) else "")
-            + f"Dichotomous Cox HR {fmt_hr(cox.get('hr'))} (95% CI {fmt_ci(cox.get('ci_low'), cox.get('ci_high'))}), "
-            f"Wald p = {fmt_p(cox.get('p'))}; log-rank p = {fmt_p((entry.get('logrank') or {}).get('p'))}; "
+            + f"Dichotomous Cox {hr_text(entry)}, Wald p = {fmt_p(cox.get('p'))}; {p_text(entry)}; "
             f"n = {fmt_int(entry.get('n'))}." + ctx.seed_text)
 
 
@@ -90,7 +101,7 @@ def _hazard_ratio_tables(page: Page, cohort: dict, data: Dict[str, Any], cut: Di
         horizon = entry.get("survival_at_horizon") or {}
         ph = [term for term in (cox.get("ph_test") or {}).get("terms", []) if term.get("term") == "GLOBAL"]
         rows.append([name, _rule(name, cut, line), f"{fmt_int(n.get('high'))} / {fmt_int(n.get('low'))}",
-                     f"{fmt_int(ev.get('high'))} / {fmt_int(ev.get('low'))}", fmt_hr(cox.get("hr")),
+                     f"{fmt_int(ev.get('high'))} / {fmt_int(ev.get('low'))}", fmt_hr_reason(cox),
                      fmt_ci(cox.get("ci_low"), cox.get("ci_high")), fmt_p(cox.get("p")),
                      fmt_p((entry.get("logrank") or {}).get("p")), fmt_p(ph[0].get("p") if ph else None),
                      f"{fmt_frac((horizon.get('high') or {}).get('survival'))} / "
@@ -111,7 +122,7 @@ def _hazard_ratio_tables(page: Page, cohort: dict, data: Dict[str, Any], cut: Di
     cont_rows = []
     for name in ("imaging", "genes", "composite"):
         cox = (cohort.get(name) or {}).get("cox_continuous") or {}
-        cont_rows.append([name, fmt_hr(cox.get("hr")), fmt_ci(cox.get("ci_low"), cox.get("ci_high")),
+        cont_rows.append([name, fmt_hr_reason(cox), fmt_ci(cox.get("ci_low"), cox.get("ci_high")),
                           fmt_p(cox.get("p"))])
     page.table(["marker (continuous)", "HR per unit", f"{conf:.0%} CI", "p (Wald)"], cont_rows,
                table_id="table-hr-continuous",
@@ -121,7 +132,7 @@ def _hazard_ratio_tables(page: Page, cohort: dict, data: Dict[str, Any], cut: Di
     for name in ("imaging", "genes", "composite"):
         model = (cohort.get(name) or {}).get("cox_multivariate") or {}
         for coefficient in model.get("coefficients", []):
-            multi_rows.append([name, coefficient.get("name"), fmt_hr(coefficient.get("hr")),
+            multi_rows.append([name, coefficient.get("name"), fmt_hr_reason(coefficient),
                                fmt_ci(coefficient.get("ci_low"), coefficient.get("ci_high")),
                                fmt_p(coefficient.get("p"))])
     if multi_rows:
@@ -142,11 +153,13 @@ def _cutoff_table(page: Page, cohort: dict, params: dict, line: dict) -> None:
             else fmt_num(c.get("value"))
         permutations = f"{fmt_p(c.get('p_permutation'))}" + (
             f" ({c.get('permutations')}, seed {c.get('seed')})" if c.get("permutations") else "")
+        headline = f"{fmt_p(c.get('p_headline'))} ({c.get('p_headline_label', DASH)})"
         cut_rows.append([name, value, c.get("method", DASH), f"{fmt_int(c.get('n_high'))} / {fmt_int(c.get('n_low'))}",
-                         fmt_num(c.get("statistic")), fmt_p(c.get("p_unadjusted")),
+                         fmt_num(c.get("statistic")), headline, fmt_p(c.get("p_unadjusted")),
                          fmt_p(c.get("p_lausen_schumacher_1992")), fmt_p(c.get("p_lausen_schumacher_1994")),
                          permutations])
-    page.table(["marker", "cutoff", "method", "n more / less", "statistic", "p unadjusted",
+    page.table(["marker", "cutoff", "method", "n more / less", "statistic",
+                "p (adjusted for the search when the cutoff was searched)", "p unadjusted for the cutoff search",
                 "p Lausen–Schumacher 1992", "p Lausen–Schumacher 1994", "p permutation (permutations, seed)"],
                cut_rows, table_id="table-cutoffs",
                caption=f"Minimum group share {params.get('min_prop')}. A fixed cutoff has no selection to adjust "
@@ -178,9 +191,7 @@ def _marker_curves(page: Page, ctx: Context, cohort: dict, data: Dict[str, Any],
         high = bool_column(patients[columns[name]])
         curves = {labels[name][i]: kaplan_meier(t[mask], e[mask], conf_level=conf)
                   for i, mask in enumerate((high, ~high)) if mask.any()}
-        cox = entry.get("cox_dichotomous") or {}
-        annotation = (f"HR {fmt_hr(cox.get('hr'))} ({fmt_ci(cox.get('ci_low'), cox.get('ci_high'))}), "
-                      f"log-rank p = {fmt_p((entry.get('logrank') or {}).get('p'))}")
+        annotation = figure_annotation(entry)
         caption = _km_caption(entry, labels[name], data, ctx)
         if name == "imaging" and ctx.a_thresholds:
             caption += f" Hypoxic voxels: {ctx.a_text()}."

@@ -10,6 +10,7 @@ here computes science: the maps and fractions come from :mod:`~HypoxiaMarkersLib
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 from .. import CITATION, __version__
 from ..errors import InputError
 from ..imaging.analysis import ImagingParameters, ImagingResult, analyse_dce, relative_signal_increase
-from ..rules import A_THRESHOLD, HF_CUTOFF, LESS_HYPOXIC, MORE_HYPOXIC, at_or_above
+from ..rules import A_THRESHOLD, HF_CUTOFF, LESS_HYPOXIC, MORE_HYPOXIC, THRESHOLDS_SOURCE, at_or_above
 from ..volume import DceSeries
 from . import mrml
 
@@ -696,6 +697,11 @@ def summary_html(summary: Dict[str, object], result: Optional[ImagingResult] = N
     if result is not None:
         rows.append(("Tumour voxels", f"{result.n_tumour_voxels} ({result.n_fitted} fitted, {result.n_failed} "
                                       f"without fit)"))
+        q = result.fit_quality
+        if q is not None:  # poor fits are counted, never hidden in "fitted"
+            rows.append(("Fit quality", f"{q.n_at_bound} at a bound, {q.n_low_r2} with R² &lt; {q.r2_threshold:g} "
+                                        f"({100 * q.share_poor:.0f} % poor); HF {number(q.hypoxic_fraction_all_fits)} "
+                                        f"over every fit, {number(q.hypoxic_fraction_good_fits)} over good fits"))
     rows.append(("Hypoxic fraction", f"{number(hf)} &nbsp; {_call_html(summary.get('imaging_classification'))}"
                                      f" <small>(cutoff {number(summary.get('hf_cutoff'), 2)})</small>"))
     biopsy = summary.get("biopsy_slice") or {}
@@ -714,8 +720,11 @@ def summary_html(summary: Dict[str, object], result: Optional[ImagingResult] = N
                                f" <small>(line x0 {number(line['x0'])}, y0 {number(line['y0'])})</small>"))
     else:
         rows.append(("HScomp", '<span style="color:#555555">enter the composite line (x0, y0)</span>'))
+    if result is not None:
+        rows += [("Warning", f'<span style="color:{MORE_COLOUR}">{html.escape(text)}</span>')
+                 for text in result.warnings]
     body = "".join(f"<tr><td>{label}:&nbsp;</td><td>{value}</td></tr>" for label, value in rows)
-    return f"<table>{body}</table>"
+    return f"<table>{body}</table><small>{html.escape(THRESHOLDS_SOURCE)}.</small>"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -213,10 +213,26 @@ def test_tables_show_the_numbers_of_the_results(batch_dir, report_dir):
         assert row[6] == fmt_p(cox["p"]) and row[7] == fmt_p(results[name]["logrank"]["p"])
         assert row[2] == f"{results[name]['n_per_group']['high']} / {results[name]['n_per_group']['low']}"
         cutoff = _row(page, "table-cutoffs", name)
-        assert cutoff[5] == fmt_p(results[name]["cutoff"]["p_unadjusted"])
+        c = results[name]["cutoff"]
+        # The headline p (adjusted when the cutoff was searched) stands before the unadjusted one.
+        assert cutoff[5] == f"{fmt_p(c['p_headline'])} ({c['p_headline_label']})"
+        assert cutoff[6] == fmt_p(c["p_unadjusted"])
+    assert _row(page, "table-cutoffs", "composite")[5].startswith(
+        f"{fmt_p(results['line']['p_permutation'])} (p adjusted for the cutoff search (permutation))")
     assert _row(page, "table-hr", "composite, optimism-corrected")[4] == \
         fmt_hr(results["line"]["optimism"]["corrected_hr"])
-    assert _row(page, "table-cutoffs", "composite")[8].startswith(fmt_p(results["line"]["p_permutation"]))
+    assert _row(page, "table-cutoffs", "composite")[9].startswith(fmt_p(results["line"]["p_permutation"]))
+    # Overview: the composite's optimism-corrected HR first, the apparent one labelled.
+    overview = _row(page, "table-overview", "HR for PFS, Composite score HScomp")[1]
+    assert overview.startswith(f"optimism-corrected HR {fmt_hr(results['line']['optimism']['corrected_hr'])}; "
+                               f"apparent HR {fmt_hr(results['composite']['cox_dichotomous']['hr'])}")
+    assert overview.index("p adjusted for the cutoff search") < overview.index("unadjusted for the cutoff search")
+    # Fit quality of every patient, as in its summary.json.
+    for patient_dir in sorted((batch_dir / "patients").iterdir()):
+        q = json.loads((patient_dir / "summary.json").read_text(encoding="utf-8"))["fit_quality"]
+        row = _row(page, "table-fit-quality", patient_dir.name)
+        assert row[1:4] == [str(q["n_fitted"]), str(q["n_at_bound"]), f"{q['n_low_r2']} (R² < {q['r2_threshold']:g})"]
+        assert row[5:7] == [fmt_frac(q["hypoxic_fraction_all_fits"]), fmt_frac(q["hypoxic_fraction_good_fits"])]
     counts = np.asarray(results["groups"]["table"]["counts"])
     assert _row(page, "table-2x2", "imaging more hypoxic")[1:] == [str(counts[0, 0]), str(counts[0, 1]),
                                                                    str(counts[0].sum())]

@@ -59,6 +59,11 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     add_hf_cutoff(imaging)
     add_biopsy_slice(imaging)
     add_injection_duration(imaging)
+    imaging.add_argument("--min-r2", type=float, default=None, metavar="R",
+                         help="leave fitted voxels with R² below R out of the hypoxic fraction (a sensitivity check, "
+                              "as in `image`; default: keep every fit)")
+    imaging.add_argument("--exclude-bound-fits", action="store_true",
+                         help="leave voxels whose fit ended on a parameter bound out of the hypoxic fraction")
     genes = parser.add_argument_group("genes (as in `genes`)")
     genes.add_argument("--signature", default=None, help="signature file (with stored reference values, if any)")
     genes.add_argument("--gene-reference", choices=REFERENCE_MODES, default="auto")
@@ -83,7 +88,8 @@ def settings_from(args: argparse.Namespace):
     return BatchSettings(
         workers=args.workers, dask_scheduler=args.dask_scheduler, force=args.force,
         imaging=BatchImaging(a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
-                             injection_duration_s=args.injection_duration),
+                             injection_duration_s=args.injection_duration, min_r2=args.min_r2,
+                             exclude_bound_fits=args.exclude_bound_fits),
         signature=args.signature, gene_reference=args.gene_reference, covariates=split_names(args.covariates),
         categorical=split_names(args.categorical),
         imaging_cutoff=parse_cutoff(args.imaging_cutoff, "--imaging-cutoff"),

@@ -14,6 +14,7 @@ from ..options import (
     add_permutations,
     add_quiet,
     add_seed,
+    add_survival_reporting,
     add_time_unit,
     parse_cutoff,
     parse_horizon,
@@ -46,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_imaging_and_gene_cutoffs(parser)
     add_horizon(parser)
     add_time_unit(parser)
+    add_survival_reporting(parser)
     parser.add_argument("--min-prop", type=float, default=0.1,
-                        help="minimum share of patients on each side of a searched cutoff or line")
+                        help="minimum share of patients on each side of a searched cutoff or line, in (0, 0.5)")
     add_permutations(parser)
     add_seed(parser)
     parser.add_argument("--directions", type=int, default=90,
@@ -72,8 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...pipeline.cohort import CohortAnalysisSettings, run_cohort
-    from ...pipeline.survival import annotation
+    from ...pipeline.survival import annotation, time_unit_text
     from ...progress import progress_bar
+    from ..console import print_warnings
 
     settings = CohortAnalysisSettings(
         id=args.id, time=args.time, event=args.event, imaging=args.imaging, genes=args.genes,
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         permutations=args.permutations, seed=args.seed, directions=args.directions,
         statistic=args.statistic, alternative=args.alternative, optimism=args.optimism,
         resamples=args.resamples, folds=args.folds, conf_level=args.conf_level,
-        sheet=args.sheet,
+        sheet=args.sheet, allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
     )
     with progress_bar("composite permutations", unit="perm", enabled=not args.quiet) as progress:
         output = run_cohort(args.table, args.out, settings, progress=progress)
@@ -92,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
     patients = result.patients
     line = result.line
     comp = result.markers["composite"]
-    p_permutation = line.get("p_permutation")
-    p_text = "not computed" if p_permutation is None else f"{p_permutation:.3g}"
-    print(f"cohort: n={int(patients['included'].sum())}, excluded={len(result.excluded)}; composite line "
-          f"x0={line['x0']:.3g}, y0={line['y0']:.3g}, {annotation(comp)}, permutation p = {p_text}; "
-          f"results in {args.out}")
+    horizon = result.parameters.get("horizon_in_time_unit")
+    print(f"{time_unit_text(args.time_unit, horizon)}; cohort: n={int(patients['included'].sum())}, "
+          f"excluded={len(result.excluded)}; composite line "
+          f"x0={line['x0']:.3g}, y0={line['y0']:.3g}, {annotation(comp)}; results in {args.out}")
+    print_warnings(result.warnings)
     return 0

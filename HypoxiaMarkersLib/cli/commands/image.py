@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..console import print_warnings
 from ..options import add_a_threshold, add_biopsy_slice, add_hf_cutoff, add_injection_duration, add_quiet
 
 ORDER = 20
@@ -32,9 +33,14 @@ def register(subparsers) -> None:
     parser.add_argument("--mask-min-fraction", type=float, default=None, metavar="F",
                         help="a DCE voxel is tumour when at least this fraction of its volume is (partial volume, "
                              "e.g. 0.5; default: nearest neighbour at the voxel centre)")
+    parser.add_argument("--allow-mask-outside", action="store_true",
+                        help="analyse the part of the tumour inside the DCE series even when more than 10 %% of the "
+                             "mask lies outside it (the share is recorded in summary.json)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     timing = parser.add_argument_group("frame times")
-    timing.add_argument("--times", default=None, help="frame times in seconds, comma-separated (overrides the file)")
+    timing.add_argument("--times", default=None,
+                        help="frame times in seconds, comma-separated, or a file of times (one per line) "
+                             "(overrides the DCE file's times)")
     timing.add_argument("--frame-interval", type=float, default=None,
                         help="seconds between frames; times = 0, dt, 2 dt, ... (overrides the file)")
     model = parser.add_argument_group("model and hypoxia")
@@ -49,6 +55,13 @@ def register(subparsers) -> None:
     model.add_argument("--signal-floor", type=float, default=0.05,
                        help="no fit where the baseline signal is at or below this fraction of the series' "
                             "99th-percentile baseline signal")
+    quality = parser.add_argument_group("fit quality (sensitivity checks; by default every fit is kept, as published)")
+    quality.add_argument("--min-r2", type=float, default=None, metavar="R",
+                         help="leave fitted voxels with R² below R out of the hypoxic fraction (default: keep every "
+                              "fit; low R² is expected in weakly enhancing, hypoxic voxels, so this lowers the "
+                              "fraction: a sensitivity check, not a correction)")
+    quality.add_argument("--exclude-bound-fits", action="store_true",
+                         help="leave voxels whose fit ended on a parameter bound out of the hypoxic fraction")
     add_quiet(parser)
     parser.set_defaults(func=run)
 
@@ -65,17 +78,31 @@ def run(args: argparse.Namespace) -> int:
         dce=list(args.dce), mask=args.mask, label=args.label, segment=args.segment,
         times=parse_times_option(args.times) if args.times is not None else None, times_text=args.times,
         frame_interval=args.frame_interval, mask_min_fraction=args.mask_min_fraction,
+        allow_mask_outside=args.allow_mask_outside,
     )
     parameters = ImagingParameters(
         a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
         baseline_frames=args.baseline_frames, injection_duration_s=args.injection_duration,
         fit_lag_per_voxel=args.fit_lag_per_voxel, signal_floor_fraction=args.signal_floor,
+        min_r2=args.min_r2, exclude_bound_fits=args.exclude_bound_fits,
     )
     result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet))
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "
-        f"{result.n_fitted} of {result.n_tumour_voxels} tumour voxels fitted, {result.n_failed} failed; "
-        f"biopsy slice {biopsy.slice}: {biopsy.hypoxic_fraction:.3f}. Results in {args.out}"
+        f"{result.n_fitted} of {result.n_tumour_voxels} tumour voxels fitted (converged or at a bound), "
+        f"{result.n_failed} failed; biopsy slice {biopsy.slice}: {biopsy.hypoxic_fraction:.3f}. Results in {args.out}"
     )
+    if result.fit_quality is not None:
+        print(fit_quality_line(result.fit_quality))
+    print_warnings(result.warnings)
     return 0
+
+
+def fit_quality_line(q) -> str:
+    """The console line of a :class:`~HypoxiaMarkersLib.imaging.quality.FitQuality`."""
+    excluded = "" if not q.n_excluded else f"; {q.n_excluded} excluded from the reported fraction ({q.excluded})"
+    return (f"fit quality: {q.n_at_bound} at a parameter bound, {q.n_low_r2} with R² < {q.r2_threshold:g} "
+            f"({100 * q.share_poor:.0f} % poor fits); hypoxic fraction {q.hypoxic_fraction_all_fits:.3f} over every "
+            f"fit, {q.hypoxic_fraction_good_fits:.3f} over good fits{excluded}")
+

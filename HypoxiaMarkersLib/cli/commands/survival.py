@@ -13,6 +13,7 @@ from ..options import (
     add_permutations,
     add_quiet,
     add_seed,
+    add_survival_reporting,
     add_time_unit,
     parse_cutoff,
     parse_horizon,
@@ -42,13 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--marker", required=True, metavar="COL", help="marker column (numeric)")
     add_cutoff(parser, "--cutoff", OPTIMAL, "the marker")
     parser.add_argument("--min-prop", type=float, default=0.1,
-                        help="optimal cutoff: minimum share of patients in the low group (maxstat minprop)")
+                        help="optimal cutoff: minimum share of patients in the low group, in (0, 0.5) "
+                             "(maxstat minprop)")
     parser.add_argument("--max-prop", type=float, default=None,
                         help="optimal cutoff: maximum share in the low group (default 1 - min-prop)")
     add_permutations(parser)
     add_seed(parser)
     add_horizon(parser)
     add_time_unit(parser)
+    add_survival_reporting(parser)
     add_covariates(parser)
     parser.add_argument("--conf-level", type=float, default=0.95, help="confidence level of HRs and KM bands")
     parser.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
@@ -59,8 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...pipeline.survival import SurvivalSettings, annotation, run_survival
+    from ...pipeline.survival import SurvivalSettings, annotation, run_survival, time_unit_text
     from ...progress import progress_bar
+    from ..console import print_warnings
 
     settings = SurvivalSettings(
         time=args.time, event=args.event, marker=args.marker, cutoff=parse_cutoff(args.cutoff, "--cutoff"),
@@ -69,10 +73,13 @@ def run(args: argparse.Namespace) -> int:
         horizon_months=parse_horizon(args.horizon), time_unit=args.time_unit,
         covariates=split_names(args.covariates), categorical=split_names(args.categorical),
         conf_level=args.conf_level, sheet=args.sheet,
+        allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
     )
     with progress_bar("permutations", unit="perm", enabled=not args.quiet) as progress:
         output = run_survival(args.table, args.out, settings, progress=progress)
     result = output.result
-    print(f"{args.marker}: n={result.n}, events={result.events}, cutoff {result.cutoff.value:g} "
+    print(f"{time_unit_text(args.time_unit, output.horizon)}; "
+          f"{args.marker}: n={result.n}, events={result.events}, cutoff {result.cutoff.value:g} "
           f"({result.cutoff.method}), {annotation(result)}; results in {args.out}")
+    print_warnings(result.warnings)
     return 0
