@@ -22,9 +22,16 @@ def report(progress: Optional[ProgressCallback], done: int, total: int) -> None:
 
 @contextmanager
 def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True) -> Iterator[ProgressCallback]:
-    """A tqdm bar on stderr, yielded as a progress callback."""
+    """A tqdm bar on stderr, yielded as a progress callback.
+
+    Only on a terminal: on a pipe or a log file a bar redrawn with carriage returns becomes one long line that
+    swallows the warnings printed meanwhile, so there the bar is off.
+    """
+    import sys
+
     from tqdm import tqdm
 
+    enabled = enabled and _is_terminal(sys.stderr)
     bar = tqdm(desc=description, unit=unit, unit_scale=True, disable=not enabled, leave=False)
 
     def update(done: int, total: int) -> None:
@@ -37,6 +44,13 @@ def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True)
         yield update
     finally:
         bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
 
 
 #: A progress factory: ``factory(description, unit=...)`` gives a context manager yielding a progress callback

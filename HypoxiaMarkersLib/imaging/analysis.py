@@ -141,6 +141,8 @@ class ImagingResult:
     failures: Dict[str, int] = field(default_factory=dict)
     voxel_t_lag_s: Optional[np.ndarray] = None  # per-voxel bolus arrival (s), only with fit_lag_per_voxel
     post_contrast: Optional[np.ndarray] = None  # mean signal after bolus arrival: the anatomy under the maps
+    baseline_frames_auto: Optional[int] = None  # detected from the mean curve when baseline_frames was given
+    warnings: List[str] = field(default_factory=list)  # what the user should know about this result
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -185,6 +187,7 @@ class ImagingResult:
             "bolus_arrival": {
                 "baseline_frames": self.baseline_frames,
                 "detected": self.baseline_frames_detected,
+                "baseline_frames_detected": self.baseline_frames_auto,
                 "t_lag_s": self.mean_curve.t_lag_s,
             },
             "mean_curve": {
@@ -199,6 +202,7 @@ class ImagingResult:
             "time_source": self.time_source,
             "fit_status_codes": {str(code): name for code, name in STATUS_NAMES.items()},
             "parameters": self.parameters.as_dict(),
+            "warnings": list(self.warnings),
             "version": __version__,
         }
 

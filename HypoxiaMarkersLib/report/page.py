@@ -32,6 +32,7 @@ import pandas as pd
 
 from .. import CITATION, __version__
 from ..io.outputs import atomic_output_dir, write_json
+from ..pipeline.checks import report_inputs
 from .batch_folder import BatchFolder, read_batch  # noqa: F401  (read_batch: API)
 from .batch_folder import is_finite_number as _finite
 
@@ -987,7 +988,7 @@ def _overview_lines(ctx: _Context) -> List[str]:
 # ------------------------------------------------------------------------------------------------- writing
 
 
-def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
+def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = False) -> Path:
     """Write the report of a batch output folder: ``index.html``, ``figures/*.png``, ``report.pdf``, ``report.json``.
 
     Parameters
@@ -1014,7 +1015,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
     out_dir = Path(out_dir) if out_dir is not None else batch.path / "report"
     title = "HypoxiaMarkers cohort report"
     ctx = _context(batch, out_dir)
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_output_dir(out_dir, report_inputs(batch.path, out_dir), force=force, option="--out") as tmp:
         figures_dir = tmp / "figures"
         figures_dir.mkdir()
         page = _Page(figures_dir)

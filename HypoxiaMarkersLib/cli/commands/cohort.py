@@ -11,6 +11,7 @@ from ..options import (
     add_covariates,
     add_horizon,
     add_imaging_and_gene_cutoffs,
+    add_out_dir,
     add_permutations,
     add_quiet,
     add_seed,
@@ -64,8 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=int, default=5, help="folds of --optimism cv")
     parser.add_argument("--conf-level", type=float, default=0.95, help="confidence level of HRs and KM bands")
     parser.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output folder: results.json, patients.csv, KM figures, composite_line.png")
+    add_out_dir(parser, "output folder: results.json, patients.csv, KM figures, composite_line.png", metavar="DIR")
     add_quiet(parser)
     parser.set_defaults(func=run)
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         sheet=args.sheet,
     )
     with progress_bar("composite permutations", unit="perm", enabled=not args.quiet) as progress:
-        output = run_cohort(args.table, args.out, settings, progress=progress)
+        output = run_cohort(args.table, args.out, settings, progress=progress, force=args.force)
     result = output.result
     patients = result.patients
     line = result.line

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..options import add_a_threshold, add_biopsy_slice, add_hf_cutoff, add_injection_duration, add_quiet
+from ..options import (
+    add_a_threshold,
+    add_biopsy_slice,
+    add_hf_cutoff,
+    add_injection_duration,
+    add_out_dir,
+    add_quiet,
+    print_warnings,
+)
 
 ORDER = 20
 
@@ -32,7 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--mask-min-fraction", type=float, default=None, metavar="F",
                         help="a DCE voxel is tumour when at least this fraction of its volume is (partial volume, "
                              "e.g. 0.5; default: nearest neighbour at the voxel centre)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    add_out_dir(parser)
     timing = parser.add_argument_group("frame times")
     timing.add_argument("--times", default=None, help="frame times in seconds, comma-separated (overrides the file)")
     timing.add_argument("--frame-interval", type=float, default=None,
@@ -71,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         baseline_frames=args.baseline_frames, injection_duration_s=args.injection_duration,
         fit_lag_per_voxel=args.fit_lag_per_voxel, signal_floor_fraction=args.signal_floor,
     )
-    result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet))
+    result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet),
+                       force=args.force)
+    print_warnings("image", result.warnings)
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "
