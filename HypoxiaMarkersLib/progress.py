@@ -6,6 +6,7 @@ If it returns ``False`` the computation stops and raises :class:`~HypoxiaMarkers
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Callable, ContextManager, Iterator, Optional
 
@@ -33,6 +34,14 @@ def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True)
 
     enabled = enabled and _is_terminal(sys.stderr)
     bar = tqdm(desc=description, unit=unit, unit_scale=True, disable=not enabled, leave=False)
+    shown = warnings.showwarning
+    if enabled:
+        # A warning raised while the bar is drawn goes on its own line, above the bar (not glued to it).
+        def show(message, category, filename, lineno, file=None, line=None):
+            text = warnings.formatwarning(message, category, filename, lineno, line)
+            tqdm.write(text.rstrip("\n"), file=file or sys.stderr)
+
+        warnings.showwarning = show
 
     def update(done: int, total: int) -> None:
         if bar.total != total:
@@ -43,6 +52,7 @@ def progress_bar(description: str, *, unit: str = "voxel", enabled: bool = True)
     try:
         yield update
     finally:
+        warnings.showwarning = shown
         bar.close()
 
 

@@ -193,3 +193,24 @@ def test_no_progress_bar_on_a_pipe(monkeypatch):
     with progress_bar("Brix fit") as update:
         update(50, 100)
     assert "Brix fit" in terminal.getvalue()
+
+
+def test_a_warning_during_a_bar_gets_its_own_line(monkeypatch):
+    import warnings
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with progress_bar("Brix fit") as update:
+            update(10, 100)
+            warnings.warn("the mask lies partly outside the series", UserWarning, stacklevel=1)
+            update(60, 100)
+    lines = [line for line in terminal.getvalue().split("\n") if "UserWarning: the mask" in line]
+    assert len(lines) == 1
+    shown = lines[0].split("\r")[-1]  # what stays on the screen after the bar's line was cleared
+    assert shown.endswith("UserWarning: the mask lies partly outside the series") and "Brix fit" not in shown
