@@ -9,6 +9,7 @@ imports nothing heavy (no numpy), like the command line's option definitions.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
@@ -41,7 +42,8 @@ def check_range(value, option: str, *, low: Optional[float] = None, high: Option
 
 def check_count(value, option: str, *, minimum: int = 0, expected: str = "") -> int:
     """A whole number >= ``minimum``; the error names ``option``."""
-    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not whole:
         raise InputError(f"{value!r} is not a whole number", source=option,
                          expected=expected or f"a whole number >= {minimum}")
     if int(value) < minimum:

@@ -214,3 +214,13 @@ def test_a_warning_during_a_bar_gets_its_own_line(monkeypatch):
     assert len(lines) == 1
     shown = lines[0].split("\r")[-1]  # what stays on the screen after the bar's line was cleared
     assert shown.endswith("UserWarning: the mask lies partly outside the series") and "Brix fit" not in shown
+
+
+def test_counts_accept_numpy_integers_and_refuse_fractions():
+    from HypoxiaMarkersLib.pipeline.checks import check_count
+
+    assert check_count(np.int64(200), "--permutations") == 200
+    assert check_count(5.0, "--folds", minimum=2) == 5
+    for bad in (2.5, True, "3", float("nan")):
+        with pytest.raises(InputError, match="--folds"):
+            check_count(bad, "--folds", minimum=2)
