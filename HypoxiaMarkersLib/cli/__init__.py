@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from typing import List, Optional
 
 from .. import __version__
 from ..errors import InputError
 from . import commands
+from .options import HelpFormatter
 
 
 def _command_modules():
@@ -38,7 +40,27 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         module.register(subparsers)
+    for command in subparsers.choices.values():
+        # Every command's --help shows each default once (see options.HelpFormatter).
+        if command.formatter_class is argparse.ArgumentDefaultsHelpFormatter:
+            command.formatter_class = HelpFormatter
     return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM (``kill``, a scheduler's time limit) as an exception, so that the atomic writers remove their
+    temporary folders on the way out, as they do on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _install_sigterm_handler():
+    try:
+        return signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (e.g. called from Slicer's Python): leave signals alone
+        return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -47,6 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _install_sigterm_handler()
     try:
         return int(args.func(args) or 0)
     except InputError as error:
@@ -55,6 +78,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"hypoxia-markers {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"hypoxia-markers {args.command}: terminated (nothing half-written was left)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ the parsed text into the typed value a pipeline stage takes, raising :class:`~Hy
 
 from __future__ import annotations
 
+import argparse
 import math
+from pathlib import Path
 from typing import List, Optional, Union
 
 from ..errors import InputError
@@ -42,6 +44,32 @@ def _number(value: float) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # Definitions
 # ---------------------------------------------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default once: not added where the help text already states its default, nor
+    for options without one (None, a flag that is off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
+def add_out_dir(parser, help: str = "output folder", *, metavar: Optional[str] = None) -> None:
+    """``--out`` (a result folder) and ``--force``: an existing folder is replaced only when hypoxia-markers wrote
+    it, or is empty, unless ``--force``; an input is never replaced."""
+    parser.add_argument("--out", required=True, type=Path, metavar=metavar,
+                        help=help + "; an existing folder is replaced only when hypoxia-markers wrote it "
+                                    "(or it is empty)")
+    add_force(parser)
+
+
+def add_force(parser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output folder even though it holds files hypoxia-markers did not "
+                             "write (deleting them); an input is never replaced")
 
 
 def add_a_threshold(parser, default: Optional[float] = A_THRESHOLD, *, help_default: str = "") -> None:

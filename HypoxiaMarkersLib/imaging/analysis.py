@@ -155,6 +155,7 @@ class ImagingResult:
     warnings: List[str] = field(default_factory=list)  # what the user must know about these numbers
     fit_quality: Optional[FitQuality] = None  # poor fits counted (at a bound, low R²), HF with and without them
     fit_engine: str = "numpy"  # the Brix fit engine that ran: "numba" (compiled) or "numpy"
+    baseline_frames_auto: Optional[int] = None  # detected from the mean curve when baseline_frames was given
 
     @property
     def biopsy_slice(self) -> SliceFraction:
@@ -202,6 +203,7 @@ class ImagingResult:
             "bolus_arrival": {
                 "baseline_frames": self.baseline_frames,
                 "detected": self.baseline_frames_detected,
+                "baseline_frames_detected": self.baseline_frames_auto,
                 "t_lag_s": self.mean_curve.t_lag_s,
             },
             "mean_curve": {

@@ -333,7 +333,7 @@ def _shifted_grid(geometry: Geometry, spacing: Sequence[float], offset_mm: Seque
                     origin=tuple(float(o) for o in origin))
 
 
-def write_phantom(phantom: Phantom, out_dir: Path) -> Path:
+def write_phantom(phantom: Phantom, out_dir: Path, *, force: bool = False) -> Path:
     """Write a phantom as files: the DCE series, T2W, the mask drawn on T2W, and the truth.
 
     Layout of ``out_dir``: ``dce.seq.nrrd`` (4D, Slicer sequence NRRD with frame times in s), ``t2w.nrrd``,
@@ -344,7 +344,7 @@ def write_phantom(phantom: Phantom, out_dir: Path) -> Path:
     """
     from ..io import write_dce, write_segmentation
 
-    with atomic_output_dir(Path(out_dir)) as tmp:
+    with atomic_output_dir(Path(out_dir), force=force) as tmp:
         write_dce(phantom.series, tmp / "dce.seq.nrrd")
         write_volume(phantom.t2w, phantom.t2w_geometry, tmp / "t2w.nrrd")
         write_volume(phantom.t2w_tumour_mask, phantom.t2w_geometry, tmp / "tumour_mask_t2w.nrrd")

@@ -18,7 +18,8 @@ from typing import List, Optional, Union
 
 from ..progress import ProgressCallback
 from ..rules import GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
-from .survival import annotation, check_counts
+from .checks import check_conf_level, check_count, check_fraction_or_optimal, check_min_prop, prepare_output_dir
+from .survival import annotation, check_counts, check_covariates
 
 PathLike = Union[str, Path]
 
@@ -86,8 +87,20 @@ class CohortOutput:
     results: dict  # the content of results.json
 
 
+def check_cohort_settings(s: CohortAnalysisSettings) -> None:
+    """Every setting of the cohort stage, named by its option (before any file is read)."""
+    check_counts(s, "permutations", "resamples")
+    check_fraction_or_optimal(s.imaging_cutoff, "--imaging-cutoff")
+    check_fraction_or_optimal(s.gene_cutoff, "--gene-cutoff")
+    check_min_prop(s.min_prop)
+    check_conf_level(s.conf_level)
+    check_count(s.directions, "--directions", minimum=1, expected="a number of directions >= 1, e.g. 90")
+    check_count(s.folds, "--folds", minimum=2, expected="a number of folds >= 2, e.g. 5")
+    check_covariates(s.covariates, id=s.id, time=s.time, event=s.event, imaging=s.imaging, genes=s.genes)
+
+
 def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSettings, *,
-               progress: Optional[ProgressCallback] = None) -> CohortOutput:
+               progress: Optional[ProgressCallback] = None, force: bool = False) -> CohortOutput:
     """The cohort statistics of the table ``table_path``, written to the folder ``out``.
 
     Parameters
@@ -99,6 +112,8 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     settings : CohortAnalysisSettings
     progress : callable, optional
         ``progress(done, total)`` during the composite permutations.
+    force : bool
+        Replace an existing ``out`` that holds files hypoxia-markers did not write (never the table).
 
     Returns
     -------
@@ -112,7 +127,8 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     from ..stats.survival import horizon_in_time_units, kaplan_meier
 
     s = settings
-    check_counts(s, "permutations", "resamples")
+    check_cohort_settings(s)
+    prepare_output_dir(out, [table_path], force=force)
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     result = analyse_cohort(
@@ -127,7 +143,7 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     result.parameters["table"] = str(Path(table_path))
     time_label = f"Time ({s.time_unit})"
     figures = {}
-    with atomic_output_dir(Path(out)) as folder:
+    with atomic_output_dir(Path(out), [table_path], force=force) as folder:
         for name, marker in result.markers.items():
             value = marker.cutoff.value
             labels = {"high": "more hypoxic", "low": "less hypoxic"}

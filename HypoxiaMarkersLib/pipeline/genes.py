@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from .. import CITATION, __version__
 from ..errors import InputError
+from .checks import check_log2_offset, check_range, prepare_output_file
 
 PathLike = Union[str, Path]
 
@@ -95,6 +96,13 @@ class GenesSettings:
         if self.sample_column and not self.patient_map and not self.patient_column:
             raise InputError("--sample-column needs --patient-map", source="--sample-column",
                              expected="a --patient-map file")
+        check_log2_offset(self.log2_offset)
+        if self.cutoff is not None:
+            check_range(self.cutoff, "--cutoff", expected="a finite score cutoff (default: the signature's, 0)")
+
+    def input_files(self, expression_path: PathLike) -> List[PathLike]:
+        """The files a run reads (no output may be one of them)."""
+        return [p for p in (expression_path, self.probe_map, self.signature, self.patient_map) if p]
 
 
 @dataclass
@@ -135,6 +143,36 @@ def output_paths(out: PathLike) -> Dict[str, Path]:
         "json": path.with_suffix(".json"),
         "patients": path.with_name(f"{path.stem}_patients.csv"),
     }
+
+
+def check_outputs(expression_path: PathLike, out: PathLike, settings: GenesSettings) -> Dict[str, Path]:
+    """Check, before any work, every file a genes run writes: never an input, a folder, or in a file or a
+    read-only folder; return the output paths (nothing is created)."""
+    paths = output_paths(out)
+    inputs = settings.input_files(expression_path)
+    for key, path in paths.items():
+        prepare_output_file(path, inputs, option="--out" if key == "samples" else f"--out (its {path.name})")
+    if settings.save_reference:
+        prepare_output_file(settings.save_reference, inputs, option="--save-reference")
+        written = {Path(p).resolve() for p in paths.values()}
+        if Path(settings.save_reference).absolute().resolve() in written:
+            raise InputError(f"--save-reference {settings.save_reference} is one of the score files of --out",
+                             source="--save-reference", expected="another file name (JSON or YAML)")
+    return paths
+
+
+def _written_by_earlier_run(paths: Dict[str, Path]) -> bool:
+    """The patients CSV beside ``out`` is an earlier genes run's (its JSON record lists it)."""
+    import json
+
+    if not paths["patients"].is_file():
+        return False
+    try:
+        record = json.loads(paths["json"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(record, dict) and record.get("command") == "genes"
+            and (record.get("outputs") or {}).get("patients") == paths["patients"].name)
 
 
 def read_genes_input(expression_path: PathLike, settings: GenesSettings) -> GenesInput:
@@ -191,8 +229,7 @@ def run_genes(expression_path: PathLike, out: PathLike, settings: GenesSettings,
 
     s = settings
     s.check()
-    paths = output_paths(out)
-    paths["samples"].parent.mkdir(parents=True, exist_ok=True)
+    paths = check_outputs(expression_path, out, s)
     if read is None:
         read = read_genes_input(expression_path, s)
     signature, probe_map, expression = read.signature, read.probe_map, read.expression
@@ -261,10 +298,13 @@ def run_genes(expression_path: PathLike, out: PathLike, settings: GenesSettings,
     # Everything is computed: now write, each file atomically, the JSON last (it lists the others).
     with atomic_file(paths["samples"]) as tmp:
         table.to_csv(tmp, index=False)
+    stale_patients = patients is None and _written_by_earlier_run(paths)
     if patients is not None:
         patients = patients[PATIENT_COLUMNS]
         with atomic_file(paths["patients"]) as tmp:
             patients.to_csv(tmp, index=False)
+    elif stale_patients:  # an earlier run grouped biopsies: its patients file would sit beside this run's scores
+        paths["patients"].unlink()
     if reference_signature is not None:
         save_signature(reference_signature, s.save_reference)
     with atomic_file(paths["json"]) as tmp:

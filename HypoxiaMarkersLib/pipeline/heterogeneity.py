@@ -20,6 +20,7 @@ from .. import CITATION, __version__
 from ..errors import InputError
 from ..progress import ProgressCallback
 from ..rules import GENE_SCORE_CUTOFF, PATCH_SIZE
+from .checks import check_a_threshold, check_count, check_hf_cutoff, check_range, prepare_output_dir
 
 PathLike = Union[str, Path]
 
@@ -82,6 +83,14 @@ class HeterogeneitySettings:
     figure: bool = True
 
     def check(self) -> None:
+        if self.hf_cutoff is not None:
+            check_hf_cutoff(self.hf_cutoff)
+        if self.a_threshold is not None:
+            check_a_threshold(self.a_threshold)
+        if self.biopsy_slice is not None:
+            check_count(self.biopsy_slice, "--biopsy-slice", minimum=1, expected="a slice number >= 1")
+        check_range(self.gene_cutoff, "--gene-cutoff", expected="a finite gene score")
+        check_count(self.min_tumours_gam, "--min-tumours-gam", minimum=1)
         if self.n_boot < 10:
             raise InputError(f"{self.n_boot}", source="--n-boot", expected=">= 10 replicates")
         if not 0 < self.level < 1:
@@ -135,6 +144,7 @@ def run_heterogeneity(
     biopsies: Optional[PathLike] = None,
     values: Optional[PathLike] = None,
     progress: Optional[ProgressCallback] = None,
+    force: bool = False,
 ) -> HeterogeneityOutput:
     """Variance components of several samples per tumour, virtual biopsies and the clustering of hypoxia.
 
@@ -151,6 +161,8 @@ def run_heterogeneity(
         Any long-format table of several values per tumour.
     progress : callable, optional
         ``progress(done, total)`` over the patients' virtual biopsies.
+    force : bool
+        Replace an existing ``out`` that holds files hypoxia-markers did not write (never an input).
 
     Returns
     -------
@@ -177,6 +189,10 @@ def run_heterogeneity(
     if not (images or biopsies or values):
         raise InputError("nothing to analyse", source="options", expected="--images, --biopsies and/or --values")
     s.check()
+    # The image results themselves (not a folder that holds them, where the output may go) are the inputs.
+    folders = find_image_folders([Path(p) for p in images]) if images else []
+    input_paths = [*folders, biopsies, values]
+    prepare_output_dir(out, input_paths, force=force)
     variance_settings = VarianceSettings(ks=tuple(s.ks), ci_method=s.ci, level=s.level, n_boot=s.n_boot,
                                          seed=s.seed)
     which_slice = s.virtual_slice
@@ -200,7 +216,6 @@ def run_heterogeneity(
     virtual = None
 
     if images:
-        folders = find_image_folders([Path(p) for p in images])
         image_results = [read_image_result(folder) for folder in folders]
         inputs["images"] = [str(f) for f in folders]
         slices = slice_heterogeneity(cohort_slices(image_results, biopsy_slice=s.biopsy_slice),
@@ -268,7 +283,7 @@ def run_heterogeneity(
     results["parameters"] = parameters
     results["inputs"] = inputs
     results["warnings"] = warnings
-    with atomic_output_dir(Path(out)) as folder:
+    with atomic_output_dir(Path(out), input_paths, force=force) as folder:
         for name, table in tables.items():
             table.to_csv(folder / name, index=False)
         if virtual is not None and s.figure and virtual.tumours["sd_hypoxic_fraction"].notna().any():

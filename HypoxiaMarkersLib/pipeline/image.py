@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 from ..errors import InputError
 from ..progress import ProgressFactory, no_progress
 from ..rules import THRESHOLDS_SOURCE
+from .checks import check_imaging_parameters, check_injection_duration, check_label, prepare_output_dir
 
 if TYPE_CHECKING:  # the science is imported when a stage runs, so that `hypoxia-markers --help` stays light
     from ..imaging.analysis import ImagingParameters, ImagingResult
@@ -103,6 +104,8 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
     from ..io import read_dce
     from ..io.masks import MAX_SHARE_OUTSIDE, read_mask, resample_mask, share_outside
 
+    check_label(sources.label)
+    check_imaging_parameters(parameters)
     source = sources.dce[0] if len(sources.dce) == 1 else list(sources.dce)
     with progress("reading DCE", unit="file") as callback:
         series = read_dce(source, times=sources.times, frame_interval=sources.frame_interval, progress=callback)
@@ -114,14 +117,55 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
         mask = resample_mask(mask, mask_geometry, series.geometry, min_fraction=sources.mask_min_fraction,
                              source=str(sources.mask), what=what,
                              max_share_outside=None if sources.allow_mask_outside else MAX_SHARE_OUTSIDE)
+    detected = detected_baseline_frames(series, mask, parameters)
+    n_base = parameters.baseline_frames or detected
+    if n_base is not None and 1 <= n_base <= len(series.times_s):
+        times = [float(t) for t in series.times_s]
+        check_injection_duration(parameters.injection_duration_s, times[-1] - times[n_base - 1])
     with progress("Brix fit", unit="voxel") as callback:
         result = analyse_dce(series, mask, parameters, progress=callback)
     result.warnings[:0] = [str(w.message) for w in mask_warnings]
+    record_baseline_frames(result, detected)
     return result
 
 
+#: A given --baseline-frames this many frames or more from the detected arrival is warned about.
+BASELINE_DISAGREEMENT_FRAMES = 2
+
+
+def detected_baseline_frames(series, mask, parameters: ImagingParameters) -> Optional[int]:
+    """The baseline frames detected from the tumour's mean curve (None: no clear rise, or no tumour voxel)."""
+    import numpy as np
+
+    from ..imaging.timing import detect_baseline_frames
+
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != series.signal.shape[1:] or not mask.any():
+        return None  # the fit says what is wrong
+    try:
+        return int(detect_baseline_frames(series.signal[:, mask].mean(axis=1),
+                                          rise_fraction=parameters.arrival_rise_fraction))
+    except InputError:
+        return None
+
+
+def record_baseline_frames(result: ImagingResult, detected: Optional[int]) -> None:
+    """Record the detected baseline frames beside the given ones, and warn when they disagree by
+    :data:`BASELINE_DISAGREEMENT_FRAMES` or more (the bolus arrival, and so every A_Brix, moves)."""
+    result.baseline_frames_auto = result.baseline_frames if result.baseline_frames_detected else detected
+    if detected is None or result.baseline_frames_detected:
+        return
+    already = any(w.startswith("--baseline-frames") for w in result.warnings)  # analyse_dce's rising-frames warning
+    if abs(detected - result.baseline_frames) >= BASELINE_DISAGREEMENT_FRAMES and not already:
+        result.warnings.append(
+            f"--baseline-frames {result.baseline_frames} disagrees with the {detected} baseline frames detected "
+            f"from the tumour's mean curve: the bolus arrival, and so A_Brix and the hypoxic fraction, depend on "
+            f"it; check the frames before the contrast arrives (without --baseline-frames the detected value is "
+            f"used)")
+
+
 def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], out: PathLike, *,
-              progress: ProgressFactory = no_progress) -> ImagingResult:
+              progress: ProgressFactory = no_progress, force: bool = False) -> ImagingResult:
     """The ``image`` command: fit one tumour and write its maps, tables and summary into ``out`` (atomically).
 
     Parameters
@@ -133,6 +177,8 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
         The output folder; an existing one is replaced only once the new results are complete.
     progress : callable, optional
         Progress factory, see :func:`analyse_image`.
+    force : bool
+        Replace an existing ``out`` that holds files hypoxia-markers did not write (never an input).
 
     Returns
     -------
@@ -140,12 +186,18 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     """
     from ..imaging.analysis import ImagingParameters
 
-    result = analyse_image(sources, parameters or ImagingParameters(), progress=progress)
-    write_imaging_result(result, out, inputs=sources.record())
+    parameters = parameters or ImagingParameters()
+    check_label(sources.label)
+    check_imaging_parameters(parameters)
+    input_paths = [*sources.dce, sources.mask]
+    prepare_output_dir(out, input_paths, force=force)
+    result = analyse_image(sources, parameters, progress=progress)
+    write_imaging_result(result, out, inputs=sources.record(), input_paths=input_paths, force=force)
     return result
 
 
-def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Optional[dict] = None) -> Path:
+def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Optional[dict] = None,
+                         input_paths: Sequence[PathLike] = (), force: bool = False) -> Path:
     """Write ``result`` into ``out_dir`` atomically (complete or not at all) and return the folder.
 
     Parameters
@@ -155,11 +207,15 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
         The output folder; an existing one is replaced only once the new results are complete.
     inputs : dict, optional
         Where the inputs came from (files, options), recorded in ``summary.json`` under ``inputs``.
+    input_paths : paths
+        The input files: ``out_dir`` may not be, contain or lie inside any of them.
+    force : bool
+        Replace an existing ``out_dir`` that holds files hypoxia-markers did not write.
     """
     from ..io.outputs import atomic_output_dir, write_json
     from ..io.volumes import write_volume
 
-    with atomic_output_dir(Path(out_dir)) as tmp:
+    with atomic_output_dir(Path(out_dir), input_paths, force=force) as tmp:
         for name in MAP_FILES:
             write_volume(getattr(result, name), result.geometry, tmp / f"{name}.nrrd")
         if result.post_contrast is not None:

@@ -18,6 +18,7 @@ from .. import __version__
 from ..errors import InputError
 from ..progress import ProgressCallback
 from ..rules import HORIZON_MONTHS
+from .checks import check_conf_level, check_count, check_fraction_or_optimal, check_min_prop, prepare_output_dir
 
 PathLike = Union[str, Path]
 
@@ -85,6 +86,29 @@ def check_counts(settings, *names: str) -> None:
     for name in names:
         if getattr(settings, name) < 0:
             raise InputError(f"--{name} is negative", source=f"--{name}", expected="a number >= 0")
+        check_count(getattr(settings, name), f"--{name}")
+
+
+def check_covariates(covariates, **columns: str) -> None:
+    """A covariate is not one of the analysis' own columns (``option=column``), nor given twice."""
+    for option, column in columns.items():
+        if column in covariates:
+            raise InputError(f"the covariate {column!r} is the {option} column itself: a Cox model cannot hold the "
+                             "same column twice", source="--covariates",
+                             expected=f"clinical covariates other than --{option} {column}")
+    repeated = sorted({c for c in covariates if list(covariates).count(c) > 1})
+    if repeated:
+        raise InputError(f"covariate(s) {', '.join(repeated)} given twice", source="--covariates",
+                         expected="each covariate once")
+
+
+def check_survival_settings(s: SurvivalSettings) -> None:
+    """Every setting of the survival stage, named by its option (before any file is read)."""
+    check_counts(s, "permutations")
+    check_fraction_or_optimal(s.cutoff, "--cutoff")
+    check_min_prop(s.min_prop, s.max_prop)
+    check_conf_level(s.conf_level)
+    check_covariates(s.covariates, time=s.time, event=s.event, marker=s.marker)
 
 
 def km_table(result):
@@ -120,7 +144,7 @@ def time_unit_text(time_unit: str, horizon: Optional[float]) -> str:
 
 
 def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings, *,
-                 progress: Optional[ProgressCallback] = None) -> SurvivalOutput:
+                 progress: Optional[ProgressCallback] = None, force: bool = False) -> SurvivalOutput:
     """Survival analysis of one marker of the cohort table ``table_path``, written to the folder ``out``.
 
     Parameters
@@ -132,6 +156,8 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
     settings : SurvivalSettings
     progress : callable, optional
         ``progress(done, total)`` during the permutations.
+    force : bool
+        Replace an existing ``out`` that holds files hypoxia-markers did not write (never the table).
 
     Returns
     -------
@@ -144,7 +170,8 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
     from ..stats.survival import horizon_in_time_units
 
     s = settings
-    check_counts(s, "permutations")
+    check_survival_settings(s)
+    prepare_output_dir(out, [table_path], force=force)
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     source = str(table_path)
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
@@ -174,7 +201,7 @@ def run_survival(table_path: PathLike, out: PathLike, settings: SurvivalSettings
     }
     results = {"version": __version__, "parameters": parameters, **result.to_dict(),
                "figures": {"kaplan_meier": "km.png"}}
-    with atomic_output_dir(Path(out)) as folder:
+    with atomic_output_dir(Path(out), [table_path], force=force) as folder:
         write_json(results, folder / "results.json")
         km_table(result).to_csv(folder / "km.csv", index=False)
         value = result.cutoff.value

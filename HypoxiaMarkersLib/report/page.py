@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import CITATION, __version__
 from ..io.outputs import atomic_output_dir, write_json
+from ..pipeline.checks import report_inputs
 from .batch_folder import read_batch
 from .context import make_context
 from .pdf import overview_lines, write_pdf
@@ -145,7 +146,7 @@ def html_document(page: Page, title: str, meta: str) -> str:
             f'<footer class="meta"><p>Method: {html.escape(CITATION)}</p></footer>\n</body>\n</html>\n')
 
 
-def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
+def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = False) -> Path:
     """Write the report of a batch output folder: ``index.html``, ``figures/*.png``, ``report.pdf``, ``report.json``.
 
     Parameters
@@ -172,7 +173,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True) -> Path:
     out_dir = Path(out_dir) if out_dir is not None else batch.path / "report"
     title = "HypoxiaMarkers cohort report"
     ctx = make_context(batch, out_dir)
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_output_dir(out_dir, report_inputs(batch.path, out_dir), force=force, option="--out") as tmp:
         figures_dir = tmp / "figures"
         figures_dir.mkdir()
         page = Page(figures_dir)

@@ -374,7 +374,7 @@ def optimism_corrected_hr(x, y, time, event, *, method: str = "bootstrap", resam
         corrected = np.sign(apparent) * (abs(apparent) - optimism)
     elif method == "cv":
         if not 2 <= folds <= n:
-            raise InputError(f"{folds} folds for {n} patients", field="folds", expected="2 ≤ folds ≤ patients")
+            raise InputError(f"{folds} folds for {n} patients", source="--folds", expected="2 ≤ folds ≤ patients")
         for r in range(resamples):
             fold = rng.permutation(np.arange(n) % folds)
             out_of_fold = np.zeros(n, dtype=bool)

@@ -69,7 +69,7 @@ def test_image_console_counts_poor_fits_as_the_maps_show_them(invivo_run):
     assert float(match[5]) == pytest.approx(np.sum(fitted & (a < 1.56)) / fitted.sum(), abs=1e-3)
     assert float(match[6]) == pytest.approx(np.sum(good & (a < 1.56)) / good.sum(), abs=1e-3)
     # The poor-fit warning goes to stderr, prefixed, with both fractions.
-    warnings = [x for x in stderr.splitlines() if x.startswith("warning: ")]
+    warnings = [x for x in stderr.splitlines() if x.startswith("hypoxia-markers image: warning: ")]
     assert any("poor fits" in w and match[5] in w and match[6] in w for w in warnings), stderr
     # slices.csv has the counts per slice, summing to the tumour's; summary.json records the mask's share outside.
     with open(out / "slices.csv", newline="", encoding="utf-8") as handle:

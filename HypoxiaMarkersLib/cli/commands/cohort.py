@@ -11,6 +11,7 @@ from ..options import (
     add_covariates,
     add_horizon,
     add_imaging_and_gene_cutoffs,
+    add_out_dir,
     add_permutations,
     add_quiet,
     add_seed,
@@ -66,8 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=int, default=5, help="folds of --optimism cv")
     parser.add_argument("--conf-level", type=float, default=0.95, help="confidence level of HRs and KM bands")
     parser.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output folder: results.json, patients.csv, KM figures, composite_line.png")
+    add_out_dir(parser, "output folder: results.json, patients.csv, KM figures, composite_line.png", metavar="DIR")
     add_quiet(parser)
     parser.set_defaults(func=run)
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         sheet=args.sheet, allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
     )
     with progress_bar("composite permutations", unit="perm", enabled=not args.quiet) as progress:
-        output = run_cohort(args.table, args.out, settings, progress=progress)
+        output = run_cohort(args.table, args.out, settings, progress=progress, force=args.force)
     result = output.result
     patients = result.patients
     line = result.line
@@ -99,5 +99,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{time_unit_text(args.time_unit, horizon)}; cohort: n={int(patients['included'].sum())}, "
           f"excluded={len(result.excluded)}; composite line "
           f"x0={line['x0']:.3g}, y0={line['y0']:.3g}, {annotation(comp)}; results in {args.out}")
-    print_warnings(result.warnings)
+    print_warnings("cohort", result.warnings)
     return 0

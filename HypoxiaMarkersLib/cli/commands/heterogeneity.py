@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ... import CITATION
 from ...errors import InputError
 from ...rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, PATCH_SIZE
-from ..options import add_a_threshold, add_hf_cutoff, add_quiet, add_seed
+from ..console import print_warnings
+from ..options import add_a_threshold, add_hf_cutoff, add_out_dir, add_quiet, add_seed
 
 ORDER = 60
 
@@ -29,8 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="output folder: heterogeneity.json and CSV tables (and clustering.png)")
+    add_out_dir(parser, "output folder: heterogeneity.json and CSV tables (and clustering.png)", metavar="DIR")
     images = parser.add_argument_group("imaging (slices and virtual biopsies)")
     images.add_argument("--images", nargs="+", type=Path, default=[], metavar="DIR",
                         help="image output folders (one per patient), or folders containing them")
@@ -111,9 +110,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with progress_bar("virtual biopsies", unit="patient", enabled=not args.quiet) as progress:
         output = run_heterogeneity(args.out, settings, images=args.images, biopsies=args.biopsies,
-                                   values=args.values, progress=progress)
-    for warning in output.warnings:
-        print(f"hypoxia-markers heterogeneity: warning: {warning}", file=sys.stderr)
+                                   values=args.values, progress=progress, force=args.force)
+    print_warnings("heterogeneity", output.warnings)
     for message in output.messages:
         print(message)
     print(f"Results in {args.out}")

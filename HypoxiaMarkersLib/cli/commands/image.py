@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 
 from ..console import print_warnings
-from ..options import add_a_threshold, add_biopsy_slice, add_hf_cutoff, add_injection_duration, add_quiet
+from ..options import (
+    add_a_threshold,
+    add_biopsy_slice,
+    add_hf_cutoff,
+    add_injection_duration,
+    add_out_dir,
+    add_quiet,
+)
 
 ORDER = 20
 
@@ -36,7 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--allow-mask-outside", action="store_true",
                         help="analyse the part of the tumour inside the DCE series even when more than 10 %% of the "
                              "mask lies outside it (the share is recorded in summary.json)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    add_out_dir(parser)
     timing = parser.add_argument_group("frame times")
     timing.add_argument("--times", default=None,
                         help="frame times in seconds, comma-separated, or a file of times (one per line) "
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         fit_lag_per_voxel=args.fit_lag_per_voxel, signal_floor_fraction=args.signal_floor,
         min_r2=args.min_r2, exclude_bound_fits=args.exclude_bound_fits,
     )
-    result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet))
+    result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet),
+                       force=args.force)
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "
@@ -95,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.fit_quality is not None:
         print(fit_quality_line(result.fit_quality))
-    print_warnings(result.warnings)
+    print_warnings("image", result.warnings)
     return 0
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..options import add_seed
+from ..options import add_out_dir, add_seed
 
 ORDER = 10
 
@@ -21,7 +20,7 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    add_out_dir(parser)
     add_seed(parser)
     parser.add_argument("--noise", type=float, default=0.03,
                         help="noise SD as a fraction of the tumour's mean peak relative signal increase")
@@ -37,6 +36,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ...errors import InputError
     from ...imaging.phantom import make_phantom, write_phantom
+    from ...pipeline.checks import prepare_output_dir
+
+    prepare_output_dir(args.out, force=args.force)
 
     if not 0 <= args.hypoxic_fraction <= 1:
         raise InputError("the hypoxic fraction must be between 0 and 1", source="--hypoxic-fraction",
@@ -48,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, noise=args.noise, hypoxic_fraction=args.hypoxic_fraction, clustering_mm=args.clustering_mm,
         n_frames=args.n_frames, frame_interval_s=args.frame_interval, baseline_frames=args.baseline_frames,
     )
-    out = write_phantom(phantom, args.out)
+    out = write_phantom(phantom, args.out, force=args.force)
     print(f"phantom written to {out} (true hypoxic fraction {phantom.hypoxic_fraction:.3f})")
     return 0

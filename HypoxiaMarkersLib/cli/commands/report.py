@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ... import CITATION
+from ..options import add_force
 
 ORDER = 80
 
@@ -29,12 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="report folder: index.html, figures/, report.pdf, report.json (default BATCH_DIR/report)")
     parser.add_argument("--no-pdf", action="store_true", help="do not write report.pdf")
+    add_force(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...pipeline.checks import prepare_output_dir, report_inputs
     from ...report.page import write_report
 
-    out = write_report(Path(args.batch), None if args.out is None else Path(args.out), pdf=not args.no_pdf)
+    batch = Path(args.batch)
+    out = Path(args.out) if args.out is not None else batch / "report"
+    prepare_output_dir(out, report_inputs(batch, out), force=args.force)
+    out = write_report(batch, out, pdf=not args.no_pdf, force=args.force)
     print(f"report: {out / 'index.html'}")
     return 0

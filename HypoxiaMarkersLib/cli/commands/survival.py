@@ -10,6 +10,7 @@ from ..options import (
     add_covariates,
     add_cutoff,
     add_horizon,
+    add_out_dir,
     add_permutations,
     add_quiet,
     add_seed,
@@ -55,8 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_covariates(parser)
     parser.add_argument("--conf-level", type=float, default=0.95, help="confidence level of HRs and KM bands")
     parser.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output folder: results.json, km.png, km.csv")
+    add_out_dir(parser, "output folder: results.json, km.png, km.csv", metavar="DIR")
     add_quiet(parser)
     parser.set_defaults(func=run)
 
@@ -76,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
         allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
     )
     with progress_bar("permutations", unit="perm", enabled=not args.quiet) as progress:
-        output = run_survival(args.table, args.out, settings, progress=progress)
+        output = run_survival(args.table, args.out, settings, progress=progress, force=args.force)
     result = output.result
     print(f"{time_unit_text(args.time_unit, output.horizon)}; "
           f"{args.marker}: n={result.n}, events={result.events}, cutoff {result.cutoff.value:g} "
           f"({result.cutoff.method}), {annotation(result)}; results in {args.out}")
-    print_warnings(result.warnings)
+    print_warnings("survival", result.warnings)
     return 0
