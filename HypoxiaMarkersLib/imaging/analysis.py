@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, rules
 from ..errors import InputError
 from ..io.dce import check_signal
 from ..progress import ProgressCallback
@@ -40,7 +40,7 @@ from .hypoxia import (
     slice_fractions,
 )
 from .quality import POOR_FIT_R2, FitQuality, bound_counts, excluded_label, poor_fit_maps, quality_warnings
-from .timing import HOW_TO_GIVE_BASELINE, curve_noise, detect_baseline_frames
+from .timing import HOW_TO_GIVE_BASELINE, SECONDS_PER_MINUTE, curve_noise, detect_baseline_frames
 
 # Bolus-arrival candidates between the last baseline frame and the first enhanced one.
 N_LAG_CANDIDATES = 21
@@ -54,9 +54,9 @@ class ImagingParameters:
     Attributes
     ----------
     a_threshold : float
-        A voxel is hypoxic when A_Brix < a_threshold (default 1.56).
+        A voxel is hypoxic when A_Brix < a_threshold (default :data:`rules.A_THRESHOLD`).
     hf_cutoff : float
-        A tumour (or slice) is "more hypoxic" when its hypoxic fraction >= hf_cutoff (default 0.27).
+        A tumour (or slice) is "more hypoxic" when its hypoxic fraction >= hf_cutoff (default :data:`rules.HF_CUTOFF`).
     biopsy_slice : int
         Tumour slice standing for the biopsy region, counted from caudal (1 = lowest tumour slice).
     baseline_frames : int or None
@@ -83,8 +83,8 @@ class ImagingParameters:
         Levenberg-Marquardt iterations at most per voxel.
     """
 
-    a_threshold: float = 1.56
-    hf_cutoff: float = 0.27
+    a_threshold: float = rules.A_THRESHOLD
+    hf_cutoff: float = rules.HF_CUTOFF
     biopsy_slice: int = 1
     baseline_frames: Optional[int] = None
     injection_duration_s: float = 0.0
@@ -288,7 +288,7 @@ def analyse_dce(
     rsi, mean_rsi = curves.rsi_after_arrival(has_signal, n_base)  # (n with signal, frames after arrival), float64
     _check_enhancement(mean_rsi, n_base, series.source)
 
-    tau_min = p.injection_duration_s / 60.0
+    tau_min = p.injection_duration_s / SECONDS_PER_MINUTE
     mean_curve = _mean_curve_fit(times, mean_rsi, n_base, tau_min, p.bounds)
 
     post = slice(n_base, n_frames)
@@ -297,7 +297,7 @@ def analyse_dce(
         fit, voxel_lags = _fit_with_voxel_lags(rsi, times[post], times[n_base - 1], times[n_base], tau_min,
                                                p, progress)
     else:
-        t_min = (times[post] - mean_curve.t_lag_s) / 60.0
+        t_min = (times[post] - mean_curve.t_lag_s) / SECONDS_PER_MINUTE
         fit = fit_brix(rsi, t_min, tau_min=tau_min, bounds=p.bounds, max_iterations=p.max_iterations,
                        progress=progress)
     del rsi
@@ -521,7 +521,7 @@ def _mean_curve_fit(times, mean_rsi, n_base, tau_min, bounds) -> MeanCurve:
     lags = _lag_candidates(times[n_base - 1], times[n_base], N_LAG_CANDIDATES)
     best = None
     for lag in lags:
-        fit = fit_brix(mean_rsi[None, post], (times[post] - lag) / 60.0, tau_min=tau_min, bounds=bounds)
+        fit = fit_brix(mean_rsi[None, post], (times[post] - lag) / SECONDS_PER_MINUTE, tau_min=tau_min, bounds=bounds)
         if not np.isfinite(fit.rmse[0]):
             continue
         if best is None or fit.rmse[0] < best[1].rmse[0]:
@@ -530,7 +530,7 @@ def _mean_curve_fit(times, mean_rsi, n_base, tau_min, bounds) -> MeanCurve:
         raise InputError("the tumour's mean curve could not be fitted with the Brix model", field="mean curve",
                          expected="an enhancing curve with a Brix-like shape")
     lag, fit = best
-    fitted = brix_curve((times - lag) / 60.0, fit.a[0], fit.k_ep[0], fit.k_el[0], tau_min)
+    fitted = brix_curve((times - lag) / SECONDS_PER_MINUTE, fit.a[0], fit.k_ep[0], fit.k_el[0], tau_min)
     return MeanCurve(times_s=times, rsi=mean_rsi, fitted_rsi=fitted, t_lag_s=float(lag), a_brix=float(fit.a[0]),
                      k_ep=float(fit.k_ep[0]), k_el=float(fit.k_el[0]))
 
@@ -545,7 +545,7 @@ def _fit_with_voxel_lags(rsi, t_post, t_last_baseline, t_first_enhanced, tau_min
         def scaled(done, total, index=index):
             return None if progress is None else progress(index * n + done, len(lags) * n)
 
-        fit = fit_brix(rsi, (t_post - lag) / 60.0, tau_min=tau_min, bounds=p.bounds,
+        fit = fit_brix(rsi, (t_post - lag) / SECONDS_PER_MINUTE, tau_min=tau_min, bounds=p.bounds,
                        max_iterations=p.max_iterations, progress=scaled)
         if best is None:
             best = fit

@@ -19,6 +19,7 @@ from ..rules import A_THRESHOLD
 from ..volume import DceSeries, Geometry
 from .brix import brix_curve
 from .hypoxia import tumour_slices_caudal_to_cranial
+from .timing import SECONDS_PER_MINUTE
 
 
 def hypoxic_pattern(
@@ -267,7 +268,7 @@ def make_phantom(
 
     times = np.arange(n_frames) * float(frame_interval_s)
     t_lag = times[baseline_frames - 1] + rng.uniform(0.2, 0.8) * frame_interval_s
-    t_min = (times - t_lag) / 60.0
+    t_min = (times - t_lag) / SECONDS_PER_MINUTE
     tumour_curves = brix_curve(t_min[:, None], a_full[tumour], kep_full[tumour], kel_full[tumour])
     sigma = noise * float(np.mean(np.max(tumour_curves, axis=0)))
     s0 = np.where(body, 1000.0 * (1.0 + 0.1 * smooth_random_field(shape, (0.5, 10, 10), rng)), 0.0)

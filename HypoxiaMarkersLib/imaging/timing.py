@@ -19,6 +19,18 @@ HOW_TO_GIVE_TIMES = (
 )
 
 
+#: The Brix model's rates are per minute and its times in minutes; series times are in seconds.
+SECONDS_PER_MINUTE = 60.0
+
+#: Time units of frame-time axes and sequence indices (NRRD axis units, Slicer index units), in seconds.
+SECONDS_PER_UNIT = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
+    "us": 1e-6, "usec": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
+    "min": SECONDS_PER_MINUTE, "mins": SECONDS_PER_MINUTE, "minute": SECONDS_PER_MINUTE,
+    "minutes": SECONDS_PER_MINUTE,
+}
+
 def parse_times_option(text: str) -> np.ndarray:
     """Parse ``--times``: frame times in seconds, comma-separated, or the path of a text file of times (one per
     line or separated by commas, spaces or semicolons, e.g. a ``times_s.txt`` written by this tool)."""

@@ -29,7 +29,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from ..imaging.timing import check_frame_times
+from ..imaging.timing import SECONDS_PER_UNIT, check_frame_times
 from ..volume import DceSeries, Geometry
 from .outputs import atomic_file
 from .volumes import geometry_of_image
@@ -37,12 +37,7 @@ from .volumes import geometry_of_image
 PathLike = Union[str, os.PathLike]
 
 # Seconds per unit, for the unit names found in NRRD headers and Slicer sequences.
-_TIME_UNITS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
-    "us": 1e-6, "usec": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
-    "min": 60.0, "minute": 60.0, "minutes": 60.0,
-}
+_TIME_UNITS = SECONDS_PER_UNIT
 
 # NIfTI xyzt_units time codes (bits 3-5) and their length in seconds.
 _NIFTI_TIME_UNITS = {8: ("s", 1.0), 16: ("ms", 1e-3), 24: ("us", 1e-6)}

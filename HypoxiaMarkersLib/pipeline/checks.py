@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
 from ..errors import InputError
+from ..rules import A_THRESHOLD, HF_CUTOFF
 
 PathLike = Union[str, Path]
 
@@ -58,12 +59,13 @@ def check_count(value, option: str, *, minimum: int = 0, expected: str = "") -> 
 def check_a_threshold(value, option: str = "--a-threshold") -> float:
     """A_Brix threshold of a hypoxic voxel: a finite A_Brix value > 0 (the fit's A lies in [0, 10])."""
     return check_range(value, option, low=0, high=10, low_open=True,
-                       expected="a positive, finite A_Brix value up to 10 (default 1.56)")
+                       expected=f"a positive, finite A_Brix value up to 10 (default {A_THRESHOLD:g})")
 
 
 def check_hf_cutoff(value, option: str = "--hf-cutoff") -> float:
     """Hypoxic-fraction cutoff: a fraction in [0, 1]."""
-    return check_range(value, option, low=0, high=1, expected="a hypoxic fraction between 0 and 1 (default 0.27)")
+    return check_range(value, option, low=0, high=1,
+                       expected=f"a hypoxic fraction between 0 and 1 (default {HF_CUTOFF:g})")
 
 
 def check_fraction_or_optimal(value, option: str) -> Union[float, str]:

@@ -27,6 +27,7 @@ from scipy import special, stats
 from .. import __version__
 from ..genes.signatures import load_signature, save_signature, signature_from_dict
 from ..io.outputs import write_json
+from ..rules import HF_CUTOFF, HORIZON_MONTHS
 
 SIGNATURE_ARRAY_NAMES = {"ERO1A": "ERO1L"}  # the Illumina arrays' older symbol: exercises alias matching
 OTHER_GENES = ("ACTB", "GAPDH", "VEGFA", "CA9", "SLC2A1", "MKI67", "EPCAM", "KRT5", "KRT17", "CDKN2A", "TP63",
@@ -42,7 +43,7 @@ class CohortSettings:
     rho: float = 0.8
     p_imaging: float = 0.31
     p_genes: float = 0.36
-    hf_cutoff: float = 0.27
+    hf_cutoff: float = HF_CUTOFF
     gene_cutoff: float = 0.0
     sd_logit_hf: float = 1.0
     sd_score: float = 0.5
@@ -98,7 +99,7 @@ def draw_patients(settings: CohortSettings) -> List[SyntheticPatient]:
     mu_s = s.gene_cutoff + s.sd_score * stats.norm.ppf(s.p_genes)
     score = mu_s + s.sd_score * z[:, 1]
     n_biopsies = rng.integers(1, s.max_biopsies + 1, n)
-    lam0 = -np.log(s.pfs60_reference) / 60.0
+    lam0 = -np.log(s.pfs60_reference) / HORIZON_MONTHS
     patients = []
     for p in range(n):
         # Biopsy deviations sum to zero so that the mean of a tumour's biopsy scores is its true score.
@@ -226,7 +227,7 @@ def write_cohort(
     write_json({"settings": asdict(settings), "version": __version__,
                 "hazard_model": "exponential PFS; hazard ratio hr_both for group 1 (more hypoxic by both true "
                                 "markers) against groups 2-4",
-                "lambda0_per_month": -np.log(settings.pfs60_reference) / 60.0}, out_dir / "truth.json")
+                "lambda0_per_month": -np.log(settings.pfs60_reference) / HORIZON_MONTHS}, out_dir / "truth.json")
     return out_dir
 
 

@@ -421,6 +421,7 @@ def voxel_curve(run: ImagingRun, ras: Sequence[float]) -> VoxelCurve:
     (the tumour's, or the voxel's own when arrival times were fitted per voxel).
     """
     from ..imaging.brix import brix_curve
+    from ..imaging.timing import SECONDS_PER_MINUTE
 
     result = run.result
     geometry = result.geometry
@@ -441,10 +442,10 @@ def voxel_curve(run: ImagingRun, ras: Sequence[float]) -> VoxelCurve:
     if note:
         fitted = np.full(times.shape, np.nan)
     else:
-        tau_min = result.parameters.injection_duration_s / 60.0
+        tau_min = result.parameters.injection_duration_s / SECONDS_PER_MINUTE
         t_lag = (result.mean_curve.t_lag_s if result.voxel_t_lag_s is None
                  else float(result.voxel_t_lag_s[k, j, i]))
-        fitted = brix_curve((times - t_lag) / 60.0, a, k_ep, k_el, tau_min)
+        fitted = brix_curve((times - t_lag) / SECONDS_PER_MINUTE, a, k_ep, k_el, tau_min)
     return VoxelCurve(ijk=(i, j, k), times_s=times, rsi=rsi, fitted_rsi=np.asarray(fitted, dtype=float),
                       in_tumour=in_tumour, a_brix=a, k_ep=k_ep, k_el=k_el, r_squared=r2, note=note)
 

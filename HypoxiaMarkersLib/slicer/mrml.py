@@ -27,25 +27,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from ..imaging.timing import check_frame_times
+from ..imaging.timing import SECONDS_PER_UNIT, check_frame_times
 from ..volume import DceSeries, Geometry
 
 #: Seconds per unit, for the unit strings found in sequence nodes (index unit) and MultiVolume attributes.
-TIME_UNITS: Dict[str, float] = {
-    "s": 1.0,
-    "sec": 1.0,
-    "secs": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "ms": 1e-3,
-    "msec": 1e-3,
-    "millisecond": 1e-3,
-    "milliseconds": 1e-3,
-    "min": 60.0,
-    "mins": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-}
+TIME_UNITS: Dict[str, float] = dict(SECONDS_PER_UNIT)
 
 #: DICOM tags MultiVolume uses to tell frames apart that are acquisition times (others, such as EchoTime,
 #: FlipAngle or b-values, label frames of a different kind of series and are not frame times).
