@@ -27,6 +27,7 @@ import math
 import shutil
 import time
 import unicodedata
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +83,9 @@ class PatientOutcome:
     error: str = ""
     stage: str = "image"
     refit_reason: str = ""  # why a result already in the folder was not reused ("" when there was none)
+    # Warnings of the analysis, returned instead of printed: a worker process printing them would break the
+    # parent's progress bar (the command line prints them on their own lines).
+    warnings: List[str] = field(default_factory=list)
 
 
 def _file_states(paths: Sequence[str]) -> Dict[str, object]:
@@ -184,7 +188,10 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
                                times=parse_times_option(job.times) if job.times else None, times_text=job.times,
                                frame_interval=job.frame_interval)
-        result = analyse_image(sources, ImagingParameters(**job.imaging))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = analyse_image(sources, ImagingParameters(**job.imaging))
+        messages = list(dict.fromkeys(str(w.message) for w in caught))
         inputs = sources.record()
         del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
         inputs.update(patient=job.patient, fingerprint=fingerprint)
@@ -196,7 +203,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         _remove_stale_result(out, difference)
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start,
                               f"unexpected {type(error).__name__}: {error}", refit_reason=reason)
-    return PatientOutcome(job.patient, DONE, time.perf_counter() - start, refit_reason=reason)
+    return PatientOutcome(job.patient, DONE, time.perf_counter() - start, refit_reason=reason, warnings=messages)
 
 
 def _remove_stale_result(out: Path, difference: Optional[str]) -> None:

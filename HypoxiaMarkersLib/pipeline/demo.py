@@ -26,7 +26,7 @@ from typing import Callable, Optional, Union
 
 from .. import __version__
 from ..errors import InputError
-from ..io.outputs import MARKER, atomic_output_dir, check_output_dir, written_by_this_tool
+from ..io.outputs import MARKER, atomic_output_dir, check_output_dir, remove_stale_partials, written_by_this_tool
 from .batch import BatchSettings, PatientOutcome, check_settings, mark_as_written, run_batch
 from .demo_data import MANIFEST_COVARIATES, CohortSettings, write_cohort
 
@@ -87,6 +87,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     mark_as_written(out)
     data = out / "data"
+    remove_stale_partials(data)  # a regeneration that was killed
     if not same_data(data, cohort):
         # Other settings (or an incomplete folder): the whole data folder is generated anew, so that phantoms,
         # expression, outcomes and truth always come from one draw.

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +427,37 @@ def test_a_patient_no_longer_in_the_manifest_is_not_part_of_the_results(phantoms
     slices = pd.read_csv(out / "heterogeneity" / "slices.csv")
     assert "P002" not in set(slices["patient"]) and len(set(slices["patient"])) == 7
     assert sorted(read_batch(out).images) == [f"P00{n}" for n in (1, 3, 4, 5, 6, 7, 8)]
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (where a progress bar is drawn with carriage returns)."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_on_a_terminal_warnings_and_failures_get_lines_of_their_own(quiet):
+    from HypoxiaMarkersLib.cli.commands.batch import PatientBar
+    from HypoxiaMarkersLib.pipeline.batch import PatientOutcome
+
+    stream = Terminal()
+    bar = PatientBar(quiet, stream=stream)
+    with bar.warnings_on_own_lines():
+        bar(1, 3, PatientOutcome("P001", "done", warnings=["slow convergence"]))
+        warnings.warn("step size halved", stacklevel=1)
+        bar(2, 3, PatientOutcome("P002", "failed", error="bad file"))
+        bar.log("cohort: not done: too few patients")
+        bar(3, 3, PatientOutcome("P003", "done", refit_reason="a_threshold 1.56 -> 1.4"))
+    bar.close()
+    text = stream.getvalue()
+    errors = ["P002: failed: bad file", "cohort: not done: too few patients"]
+    others = ["P001: warning: slow convergence", "warning: step size halved",
+              "P003: done (refitted: a_threshold 1.56 -> 1.4)"]
+    for message in errors + ([] if quiet else others):
+        at = text.index(message)
+        assert (at == 0 or text[at - 1] in "\r\n") and text[at + len(message)] == "\n", message
+    if quiet:
+        assert text.splitlines() == errors  # nothing but errors, no bar
+    else:
+        assert "\r" in text and "patients" in text  # the bar is drawn

@@ -35,9 +35,10 @@ def register(subparsers) -> None:
         "batch",
         help="run imaging, genes, cohort statistics, heterogeneity and the report for a cohort manifest",
         description=(
-            "Run `image` for every patient of MANIFEST (skipping patients already done unless --force, so an "
-            "interrupted run resumes), score the genes, build the cohort table and run `cohort`, `heterogeneity` "
-            "and the report. One patient's bad input goes into failures.csv and does not stop the others. "
+            "Run `image` for every patient of MANIFEST (reusing a patient's result only when its input files and "
+            "settings are unchanged, so an interrupted run resumes; --force refits everyone), score the genes, "
+            "build the cohort table and run `cohort`, `heterogeneity` and the report. One patient's bad input goes "
+            "into failures.csv and does not stop the others; a stage that fails makes the exit status 1. "
             "Manifest columns: patient, dce, mask, pfs_time, pfs_event (required); label, segment, times, "
             "frame_interval, baseline_frames; expression + samples (';'-separated sample IDs) or gene_score; "
             "any other column is a clinical covariate."
@@ -56,7 +57,9 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--workers", type=int, default=1, help="patients analysed in parallel on this machine")
     scale.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                        help="run the patients on an existing Dask distributed cluster (e.g. tcp://host:8786)")
-    scale.add_argument("--force", action="store_true", help="refit patients already done")
+    scale.add_argument("--force", action="store_true",
+                       help="refit patients already done; write into an output folder that holds other files "
+                            "(files of the batch's own names in it are replaced)")
     imaging = parser.add_argument_group("imaging (as in `image`)")
     add_a_threshold(imaging)
     add_hf_cutoff(imaging)
@@ -132,6 +135,8 @@ class PatientBar:
             self.error(f"{outcome.patient}: failed: {outcome.error}")
         if self.quiet:
             return
+        for message in outcome.warnings:
+            self.write(f"{outcome.patient}: warning: {message}")
         bar = self.bar
         if bar is None:
             if outcome.status != "failed":
