@@ -603,6 +603,8 @@ def check_settings(settings: BatchSettings, covariate_columns: Optional[Sequence
     if not isinstance(s.workers, int) or s.workers < 1:
         raise InputError(f"{s.workers!r} workers", source="--workers", expected="an integer >= 1")
     check_counts(s, "permutations")
+    if not isinstance(s.seed, int) or s.seed < 0:
+        raise InputError(f"{s.seed!r} is not a seed", source="--seed", expected="an integer >= 0")
     imaging = s.imaging
     for name, option, low, high in (("a_threshold", "--a-threshold", 0.0, math.inf),
                                     ("hf_cutoff", "--hf-cutoff", 0.0, 1.0),

@@ -154,6 +154,7 @@ def test_a_failed_stage_is_a_nonzero_exit_with_the_reason(user_study, tmp_path, 
     (["--a-threshold", "-1"], "--a-threshold"),
     (["--biopsy-slice", "0"], "--biopsy-slice"),
     (["--signature", "no_such_signature.json"], "--signature"),
+    (["--seed", "-3"], "--seed"),
 ])
 def test_batch_refuses_invalid_options_before_any_imaging(user_study, tmp_path, capsys, options, named):
     out = tmp_path / "results"
@@ -168,6 +169,7 @@ def test_batch_refuses_invalid_options_before_any_imaging(user_study, tmp_path, 
     (["--covariates", "nonexistent"], "--covariates"),
     (["--hr-both", "nan"], "--hr-both"),
     (["--patients", "5"], "--patients"),
+    (["--seed", "-1"], "--seed"),
 ])
 def test_demo_refuses_invalid_options_before_generating_anything(tmp_path, capsys, options, named):
     out = tmp_path / "demo"
