@@ -73,6 +73,7 @@ class PatientJob:
     frame_interval: Optional[float] = None
     imaging: Dict[str, object] = field(default_factory=dict)
     force: bool = False
+    problem: str = ""  # the manifest row's imaging cells are invalid: the patient fails with this reason
 
 
 @dataclass
@@ -178,6 +179,8 @@ def image_patient(job: PatientJob) -> PatientOutcome:
     from ..imaging.timing import parse_times_option
 
     out = Path(job.out)
+    if job.problem:
+        return PatientOutcome(job.patient, FAILED, error=job.problem)
     fingerprint = input_fingerprint(job)
     difference = stored_difference(job, fingerprint)
     if difference is None and not job.force:
@@ -258,31 +261,44 @@ def _absolute(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _optional(row: pd.Series, column: str, kind: Callable, path: Path):
+def _optional(row: pd.Series, column: str, kind: Callable, path: Path, *, minimum: Optional[float] = None,
+              strict: bool = False):
     value = str(row.get(column, "")).strip()
     if value == "":
         return None
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
+        number = None
+    if number is None or (minimum is not None and not (
+            math.isfinite(number) and (number > minimum if strict else number >= minimum))):
         raise InputError(f"{value!r} is not a valid value", source=str(path), field=f"{column} of {row['patient']}",
-                         expected=f"{kind.__name__}") from None
+                         expected=f"{'a number' if kind is float else 'an integer' if kind is int else 'text'}{bound}")
+    return number
 
 
 def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path) -> List[PatientJob]:
+    """One job per manifest row; a row whose imaging cells are invalid gets a job that fails with the reason (that
+    patient goes into failures.csv, the others are analysed)."""
     jobs = []
     for _, row in manifest.iterrows():
-        baseline = _optional(row, "baseline_frames", int, source)
-        settings = dict(imaging)
-        if baseline is not None:
-            settings["baseline_frames"] = baseline
-        jobs.append(PatientJob(
-            patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"],
-            out=str(out / "patients" / patient_folder_name(row["patient"])),
-            label=_optional(row, "label", int, source), segment=_optional(row, "segment", str, source),
-            times=_optional(row, "times", str, source), frame_interval=_optional(row, "frame_interval", float, source),
-            imaging=settings, force=force,
-        ))
+        folder = str(out / "patients" / patient_folder_name(row["patient"]))
+        try:
+            baseline = _optional(row, "baseline_frames", int, source, minimum=1)
+            settings = dict(imaging)
+            if baseline is not None:
+                settings["baseline_frames"] = baseline
+            jobs.append(PatientJob(
+                patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
+                label=_optional(row, "label", int, source, minimum=1), segment=_optional(row, "segment", str, source),
+                times=_optional(row, "times", str, source),
+                frame_interval=_optional(row, "frame_interval", float, source, minimum=0, strict=True),
+                imaging=settings, force=force,
+            ))
+        except InputError as error:
+            jobs.append(PatientJob(patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
+                                   force=force, problem=str(error)))
     return jobs
 
 

@@ -463,3 +463,18 @@ def test_on_a_terminal_warnings_and_failures_get_lines_of_their_own(quiet):
         assert text.splitlines() == errors  # nothing but errors, no bar
     else:
         assert "\r" in text and "patients" in text  # the bar is drawn
+
+
+def test_a_bad_imaging_cell_fails_that_patient_only(user_study, tmp_path):
+    table = pd.read_csv(user_study / "manifest.csv", dtype=str)
+    table["label"] = ["", "x", "", "0"]
+    table["frame_interval"] = ["", "", "-2", ""]
+    table.to_csv(user_study / "manifest.csv", index=False)
+    out = tmp_path / "results"
+    record = run_batch(user_study / "manifest.csv", out, quick(), log=silent)
+    errors = pd.read_csv(out / "failures.csv").query("stage == 'image'").set_index("patient")["error"]
+    assert "label of P002" in errors["P002"] and "'x'" in errors["P002"]
+    assert "frame_interval of P003" in errors["P003"] and "> 0" in errors["P003"]
+    assert "label of P004" in errors["P004"] and ">= 1" in errors["P004"]
+    assert "NRRD" in errors["P001"]  # the only one whose row is valid was read (and its bytes are not an image)
+    assert record["counts"]["imaging_failed"] == 4
