@@ -124,7 +124,9 @@ def read_image_result(folder: Union[str, Path]) -> ImageResult:
                 f"summary.json says {key} = {summary[key]} but slices.csv adds up to {int(slices[column].sum())}",
                 source=str(folder), expected="summary.json and slices.csv from the same run",
             )
-    return ImageResult(patient=folder.name, folder=folder, summary=summary, slices=slices)
+    inputs = summary.get("inputs")  # a batch records the patient's ID (its folder name may escape characters)
+    patient = inputs.get("patient") if isinstance(inputs, dict) and isinstance(inputs.get("patient"), str) else None
+    return ImageResult(patient=patient or folder.name, folder=folder, summary=summary, slices=slices)
 
 
 def cohort_slices(results: Sequence[ImageResult], *, biopsy_slice: Optional[int] = None) -> pd.DataFrame:

@@ -11,8 +11,12 @@ The manifest (CSV) has one row per patient:
 - every other column is a clinical covariate carried into the cohort table.
 
 Relative paths are relative to the manifest's folder. Each patient's imaging result is written atomically to
-``OUT/patients/<patient>/``; a patient already done is skipped unless ``force``, so an interrupted run resumes.
-One patient's bad input goes into ``failures.csv`` and does not stop the others.
+``OUT/patients/<folder>/`` (:func:`patient_folder_name`: the ID itself when it is made of letters, digits, ``.``,
+``_`` and ``-``, other characters escaped reversibly). An interrupted run resumes: a patient's result is reused
+only when its input files (path, size, modification time) and every setting that affects it are those recorded
+with it (``summary.json`` ``fingerprint``); otherwise the patient is refitted and the reason recorded. ``force``
+refits everyone. One patient's bad input (images, genes, outcome) goes into ``failures.csv`` and does not stop the
+others; a stage that fails as a whole is recorded in ``batch.json`` (``failed_stages``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import time
+import unicodedata
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,18 +38,23 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import InputError
-from ..io.outputs import write_json
+from ..io.outputs import MARKER, check_output_dir, write_json, written_by_this_tool
 from ..io.tables import read_table
 from ..rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
 from .cohort import CohortAnalysisSettings, run_cohort
 from .genes import GenesSettings, read_genes_input, run_genes
 from .heterogeneity import HeterogeneitySettings, run_heterogeneity
 from .image import ImageSources, analyse_image, write_imaging_result
+from .survival import check_counts
 
 REQUIRED_COLUMNS = ("patient", "dce", "mask", "pfs_time", "pfs_event")
 IMAGING_COLUMNS = ("label", "segment", "times", "frame_interval", "baseline_frames")
 GENE_COLUMNS = ("expression", "samples", "gene_score")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + IMAGING_COLUMNS + GENE_COLUMNS
+
+#: Columns of the cohort table computed by the batch (besides the manifest's covariates): possible covariates.
+COMPUTED_COLUMNS = ("hypoxic_fraction", "imaging_classification", "biopsy_slice_hf", "n_tumour_voxels",
+                    "n_failed_voxels", "tumour_volume_ml", "gene_score", "n_biopsies")
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
@@ -61,6 +73,7 @@ class PatientJob:
     frame_interval: Optional[float] = None
     imaging: Dict[str, object] = field(default_factory=dict)
     force: bool = False
+    problem: str = ""  # the manifest row's imaging cells are invalid: the patient fails with this reason
 
 
 @dataclass
@@ -70,31 +83,136 @@ class PatientOutcome:
     seconds: float = 0.0
     error: str = ""
     stage: str = "image"
+    refit_reason: str = ""  # why a result already in the folder was not reused ("" when there was none)
+    # Warnings of the analysis, returned instead of printed: a worker process printing them would break the
+    # parent's progress bar (the command line prints them on their own lines).
+    warnings: List[str] = field(default_factory=list)
+
+
+def _file_states(paths: Sequence[str]) -> Dict[str, object]:
+    """Path → [size, mtime_ns] of every input file (every file inside a folder, e.g. a DICOM series), or
+    "missing"."""
+    states: Dict[str, object] = {}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            files = [path]
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                states[str(file)] = "missing"
+                continue
+            states[str(file)] = [stat.st_size, stat.st_mtime_ns]
+    return states
+
+
+def input_fingerprint(job: PatientJob) -> dict:
+    """What a patient's result depends on: its input files (path, size, modification time) and every setting of
+    the analysis (all imaging parameters, times, label, segment). Stored in ``summary.json`` (``fingerprint``); a
+    result is reused only when the fingerprint is unchanged."""
+    from ..imaging.analysis import ImagingParameters
+
+    try:
+        parameters = asdict(ImagingParameters(**job.imaging))
+    except TypeError:
+        parameters = dict(job.imaging)
+    return {
+        "files": _file_states(list(job.dce) + [job.mask]),
+        "dce": [str(p) for p in job.dce], "mask": str(job.mask),
+        "settings": {"imaging": parameters, "label": job.label, "segment": job.segment, "times": job.times,
+                     "frame_interval": job.frame_interval},
+    }
+
+
+def _differences(old: dict, new: dict) -> str:
+    """Why a stored fingerprint differs from the current one, in words."""
+    reasons = []
+    if old.get("dce") != new["dce"] or old.get("mask") != new["mask"]:
+        reasons.append("other input files in the manifest")
+    elif old.get("files") != new["files"]:
+        changed = sorted(set(old.get("files", {})) ^ set(new["files"])) or sorted(
+            p for p in new["files"] if old.get("files", {}).get(p) != new["files"][p])
+        reasons.append(f"input file changed ({Path(changed[0]).name}" + (f" and {len(changed) - 1} more" if
+                                                                          len(changed) > 1 else "") + ")")
+    old_settings, new_settings = old.get("settings", {}), new["settings"]
+    for key in new_settings:
+        if key == "imaging":
+            old_imaging = old_settings.get("imaging", {})
+            for name, value in new_settings["imaging"].items():
+                if old_imaging.get(name) != value:
+                    reasons.append(f"{name} {old_imaging.get(name)!r} -> {value!r}")
+        elif old_settings.get(key) != new_settings[key]:
+            reasons.append(f"{key} {old_settings.get(key)!r} -> {new_settings[key]!r}")
+    return "; ".join(reasons) or "fingerprint changed"
+
+
+def stored_difference(job: PatientJob, fingerprint: dict) -> Optional[str]:
+    """None when the result in ``job.out`` was made from exactly these inputs and settings, else why not ("" when
+    there is no result)."""
+    summary_path = Path(job.out) / "summary.json"
+    if not summary_path.is_file():
+        return ""
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "the earlier result is unreadable"
+    inputs = summary.get("inputs") if isinstance(summary, dict) else None
+    stored = inputs.get("fingerprint") if isinstance(inputs, dict) else None
+    if not isinstance(stored, dict):
+        return "the earlier result has no record of its inputs (written by an older version)"
+    current = json.loads(json.dumps(fingerprint))  # as stored: tuples become lists
+    if current == stored:
+        return None
+    return _differences(stored, current)
 
 
 def image_patient(job: PatientJob) -> PatientOutcome:
-    """Run the imaging analysis of one patient into ``job.out``; never raises for the patient's bad input."""
+    """Run the imaging analysis of one patient into ``job.out``; never raises for the patient's bad input.
+
+    A result already in ``job.out`` is reused (status "skipped") only when its stored fingerprint equals
+    :func:`input_fingerprint` of the job; otherwise the patient is refitted and ``refit_reason`` says why.
+    """
     from ..imaging.analysis import ImagingParameters
     from ..imaging.timing import parse_times_option
 
     out = Path(job.out)
-    if not job.force and (out / "summary.json").is_file():
+    if job.problem:
+        return PatientOutcome(job.patient, FAILED, error=job.problem)
+    fingerprint = input_fingerprint(job)
+    difference = stored_difference(job, fingerprint)
+    if difference is None and not job.force:
         return PatientOutcome(job.patient, SKIPPED)
+    reason = "--force" if difference is None else difference
     start = time.perf_counter()
     try:
         sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
                                times=parse_times_option(job.times) if job.times else None, times_text=job.times,
                                frame_interval=job.frame_interval)
-        result = analyse_image(sources, ImagingParameters(**job.imaging))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = analyse_image(sources, ImagingParameters(**job.imaging))
+        messages = list(dict.fromkeys(str(w.message) for w in caught))
         inputs = sources.record()
         del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
+        inputs.update(patient=job.patient, fingerprint=fingerprint)
         write_imaging_result(result, out, inputs=inputs)
     except InputError as error:
-        return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error))
+        _remove_stale_result(out, difference)
+        return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error), refit_reason=reason)
     except Exception as error:  # noqa: BLE001 - one patient's unexpected failure must not stop the cohort
+        _remove_stale_result(out, difference)
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start,
-                              f"unexpected {type(error).__name__}: {error}")
-    return PatientOutcome(job.patient, DONE, time.perf_counter() - start)
+                              f"unexpected {type(error).__name__}: {error}", refit_reason=reason)
+    return PatientOutcome(job.patient, DONE, time.perf_counter() - start, refit_reason=reason, warnings=messages)
+
+
+def _remove_stale_result(out: Path, difference: Optional[str]) -> None:
+    # The patient's earlier result belongs to other inputs or settings: it must not stand for this run's.
+    if difference and out.is_dir() and written_by_this_tool(out):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -113,14 +231,23 @@ def read_manifest(path: Path) -> pd.DataFrame:
         raise InputError("an 'expression' column needs a 'samples' column", source=str(path), field="header",
                          expected="'samples': the patient's sample IDs in the expression file, ';'-separated")
     table["patient"] = table["patient"].str.strip()
-    empty = table.index[table["patient"] == ""]
-    if len(empty):
-        raise InputError("empty patient ID", source=str(path), field=f"row {int(empty[0]) + 2}",
-                         expected="an ID in every row")
+    for index, patient in zip(table.index, table["patient"]):
+        check_patient_id(patient, source=str(path), row=int(index) + 2)
     duplicated = table["patient"][table["patient"].duplicated()].unique()
     if len(duplicated):
         raise InputError(f"duplicate patient ID(s) {', '.join(duplicated[:5])}", source=str(path),
                          field="patient", expected="one row per patient")
+    # IDs that differ only in case would share one folder on a case-insensitive file system (macOS, Windows).
+    folded = [patient_folder_name(p).casefold() for p in table["patient"]]
+    seen: Dict[str, int] = {}
+    for index, (patient, key) in enumerate(zip(table["patient"], folded)):
+        if key in seen:
+            other = table["patient"].iloc[seen[key]]
+            raise InputError(f"patient IDs {other!r} (row {seen[key] + 2}) and {patient!r} (row {index + 2}) differ "
+                             "only in upper/lower case", source=str(path), field="patient",
+                             expected="IDs that differ in more than case (their result folders would be one on "
+                                      "case-insensitive file systems)")
+        seen[key] = index
     base = path.parent.absolute()
     for column in ("dce", "mask", "expression"):
         if column in table.columns:
@@ -134,36 +261,91 @@ def _absolute(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _optional(row: pd.Series, column: str, kind: Callable, path: Path):
+def _optional(row: pd.Series, column: str, kind: Callable, path: Path, *, minimum: Optional[float] = None,
+              strict: bool = False):
     value = str(row.get(column, "")).strip()
     if value == "":
         return None
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
+        number = None
+    if number is None or (minimum is not None and not (
+            math.isfinite(number) and (number > minimum if strict else number >= minimum))):
         raise InputError(f"{value!r} is not a valid value", source=str(path), field=f"{column} of {row['patient']}",
-                         expected=f"{kind.__name__}") from None
+                         expected=f"{'a number' if kind is float else 'an integer' if kind is int else 'text'}{bound}")
+    return number
 
 
 def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path) -> List[PatientJob]:
+    """One job per manifest row; a row whose imaging cells are invalid gets a job that fails with the reason (that
+    patient goes into failures.csv, the others are analysed)."""
     jobs = []
     for _, row in manifest.iterrows():
-        baseline = _optional(row, "baseline_frames", int, source)
-        settings = dict(imaging)
-        if baseline is not None:
-            settings["baseline_frames"] = baseline
-        jobs.append(PatientJob(
-            patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"],
-            out=str(out / "patients" / _safe_name(row["patient"])),
-            label=_optional(row, "label", int, source), segment=_optional(row, "segment", str, source),
-            times=_optional(row, "times", str, source), frame_interval=_optional(row, "frame_interval", float, source),
-            imaging=settings, force=force,
-        ))
+        folder = str(out / "patients" / patient_folder_name(row["patient"]))
+        try:
+            baseline = _optional(row, "baseline_frames", int, source, minimum=1)
+            settings = dict(imaging)
+            if baseline is not None:
+                settings["baseline_frames"] = baseline
+            jobs.append(PatientJob(
+                patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
+                label=_optional(row, "label", int, source, minimum=1), segment=_optional(row, "segment", str, source),
+                times=_optional(row, "times", str, source),
+                frame_interval=_optional(row, "frame_interval", float, source, minimum=0, strict=True),
+                imaging=settings, force=force,
+            ))
+        except InputError as error:
+            jobs.append(PatientJob(patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
+                                   force=force, problem=str(error)))
     return jobs
 
 
-def _safe_name(patient: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in patient)
+#: Characters a patient's folder name keeps as they are; every other character is escaped.
+_FOLDER_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+_MAX_ID_BYTES = 200  # folder names may have 255 bytes; escaping makes a character up to 12 bytes long
+
+
+def check_patient_id(patient: str, *, source: str = "manifest", row: Optional[int] = None) -> None:
+    """Refuse a patient ID that cannot name a result folder: empty, ``.``/``..``, path separators, control
+    characters, or too long."""
+    where = f"patient, row {row}" if row is not None else "patient"
+    problem = None
+    if patient == "":
+        problem = "empty patient ID"
+    elif patient in (".", ".."):
+        problem = f"patient ID {patient!r} names a folder itself"
+    elif "/" in patient or "\\" in patient:
+        problem = f"patient ID {patient!r} contains a path separator"
+    elif any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in patient):
+        problem = f"patient ID {patient!r} contains a control character"
+    elif len(patient_folder_name(patient).encode("utf-8")) > 255 or len(patient.encode("utf-8")) > _MAX_ID_BYTES:
+        problem = f"patient ID {patient[:40]!r}... is too long"
+    if problem:
+        raise InputError(problem, source=source, field=where,
+                         expected="an ID of printable characters without '/' or '\\', not '.' or '..'")
+
+
+def patient_folder_name(patient: str) -> str:
+    """The folder of a patient's results in ``patients/``: the ID itself when it is made of letters, digits,
+    ``.``, ``_`` and ``-`` (not starting with ``.``); every other character (and a leading ``.``) written as
+    ``%XX`` per UTF-8 byte. Different IDs always give different names (``%`` itself is escaped), and the ID can be
+    read back from the name (:func:`patient_from_folder_name`)."""
+    parts = []
+    for position, character in enumerate(patient):
+        if character in _FOLDER_CHARACTERS and not (position == 0 and character == "."):
+            parts.append(character)
+        else:
+            parts.append("".join(f"%{byte:02X}" for byte in character.encode("utf-8")))
+    return "".join(parts)
+
+
+def patient_from_folder_name(name: str) -> str:
+    """The patient ID of a folder name made by :func:`patient_folder_name`."""
+    from urllib.parse import unquote
+
+    return unquote(name, encoding="utf-8", errors="strict")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -310,7 +492,7 @@ def cohort_table(manifest: pd.DataFrame, out: Path, outcomes: Sequence[PatientOu
         gene = genes.get(patient, {})
         if patient not in ok or "gene_score" not in gene:
             continue
-        summary = json.loads((out / "patients" / _safe_name(patient) / "summary.json").read_text())
+        summary = json.loads((out / "patients" / patient_folder_name(patient) / "summary.json").read_text())
         record = {
             "patient": patient,
             "pfs_time": row["pfs_time"],
@@ -417,6 +599,146 @@ class BatchSettings:
         return record
 
 
+def check_settings(settings: BatchSettings, covariate_columns: Optional[Sequence[str]] = None) -> None:
+    """Refuse settings that make no sense before any work (nothing is imaged or written).
+
+    Parameters
+    ----------
+    settings : BatchSettings
+    covariate_columns : list of str, optional
+        The manifest's covariate columns; ``covariates`` and ``categorical`` must be among them or the columns the
+        batch computes (:data:`COMPUTED_COLUMNS`).
+
+    Raises
+    ------
+    InputError
+        Naming the option and what was expected.
+    """
+    from ..genes.scoring import REFERENCE_MODES
+    from ..stats.survival import TIME_UNITS_PER_MONTH
+
+    s = settings
+    if not isinstance(s.workers, int) or s.workers < 1:
+        raise InputError(f"{s.workers!r} workers", source="--workers", expected="an integer >= 1")
+    check_counts(s, "permutations")
+    if not isinstance(s.seed, int) or s.seed < 0:
+        raise InputError(f"{s.seed!r} is not a seed", source="--seed", expected="an integer >= 0")
+    imaging = s.imaging
+    for name, option, low, high in (("a_threshold", "--a-threshold", 0.0, math.inf),
+                                    ("hf_cutoff", "--hf-cutoff", 0.0, 1.0),
+                                    ("injection_duration_s", "--injection-duration", 0.0, math.inf)):
+        value = getattr(imaging, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
+                and (name != "a_threshold" or value > 0)):
+            bound = f"in [{low:g}, {high:g}]" if math.isfinite(high) else ("> 0" if name == "a_threshold" else
+                                                                            ">= 0")
+            raise InputError(f"{value!r} is not a valid value", source=option, expected=f"a finite number {bound}")
+    if not isinstance(imaging.biopsy_slice, int) or imaging.biopsy_slice < 1:
+        raise InputError(f"{imaging.biopsy_slice!r} is not a slice", source="--biopsy-slice",
+                         expected="an integer >= 1 (1 = most caudal tumour slice)")
+    for name, option in (("imaging_cutoff", "--imaging-cutoff"), ("gene_cutoff", "--gene-cutoff")):
+        value = getattr(s, name)
+        if not (value == "optimal" or (isinstance(value, (int, float)) and math.isfinite(value))):
+            raise InputError(f"{value!r} is neither a number nor 'optimal'", source=option,
+                             expected="a finite number or 'optimal'")
+    if s.horizon is not None and not (math.isfinite(s.horizon) and s.horizon > 0):
+        raise InputError(f"horizon {s.horizon!r} is not positive", source="--horizon", expected="months > 0 or none")
+    if s.time_unit not in TIME_UNITS_PER_MONTH:
+        raise InputError(f"unknown time unit {s.time_unit!r}", source="--time-unit",
+                         expected=", ".join(TIME_UNITS_PER_MONTH))
+    if s.gene_reference not in REFERENCE_MODES:
+        raise InputError(f"unknown reference mode {s.gene_reference!r}", source="--gene-reference",
+                         expected=" or ".join(REFERENCE_MODES))
+    if s.signature is not None and not Path(s.signature).is_file():
+        raise InputError("signature file not found", source=str(s.signature), field="--signature",
+                         expected="a signature file (JSON)")
+    if covariate_columns is not None:
+        known = list(covariate_columns) + list(COMPUTED_COLUMNS)
+        for option, names in (("--covariates", s.covariates), ("--categorical", s.categorical)):
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise InputError(f"no column {', '.join(map(repr, unknown))}", source=option,
+                                 expected=f"columns of the manifest or of the cohort table: {', '.join(known)}")
+
+
+def manifest_inputs(manifest: pd.DataFrame, manifest_path: Path, settings: BatchSettings) -> List[str]:
+    """Every input file or folder of a batch (the output may not be, contain or lie inside one of them)."""
+    inputs = [str(manifest_path)]
+    for column in ("dce", "mask", "expression"):
+        if column in manifest.columns:
+            inputs.extend(p for value in manifest[column] for p in str(value).split(";") if p)
+    if settings.signature is not None:
+        inputs.append(str(settings.signature))
+    return list(dict.fromkeys(inputs))
+
+
+def outcome_problems(manifest: pd.DataFrame, source: Path) -> Dict[str, str]:
+    """Patient → what is wrong with its ``pfs_time``/``pfs_event``: a time that is not a finite number >= 0, an
+    event that is not 0 or 1. Missing values are allowed (the cohort stage leaves those patients out and says so).
+    """
+    problems = {}
+    for index, row in manifest.iterrows():
+        where = f"row {int(index) + 2} of {Path(source).name}"
+        time_text, event_text = str(row["pfs_time"]).strip(), str(row["pfs_event"]).strip()
+        if time_text:
+            try:
+                value = float(time_text)
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value >= 0):
+                problems[row["patient"]] = f"pfs_time {time_text!r} ({where}) is not a follow-up time >= 0"
+                continue
+        if event_text:
+            try:
+                event = float(event_text)
+            except ValueError:
+                event = math.nan
+            if event not in (0.0, 1.0):
+                problems[row["patient"]] = f"pfs_event {event_text!r} ({where}) is not 1 (event) or 0 (censored)"
+    return problems
+
+
+def prepare_output(out: Path, inputs: Sequence[str], *, force: bool) -> Path:
+    """Check the batch's output folder before any work and mark it as written by this tool.
+
+    The folder is written into (so that a run resumes), never replaced as a whole: it may be new, empty, an earlier
+    batch output (marker or ``batch.json``), or, with ``force``, a folder holding other files. It may never be a
+    file, an input, hold an input or lie inside an input folder.
+    """
+    earlier_batch = _is_batch_folder(out)
+    out = check_output_dir(out, inputs, force=force or earlier_batch)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot create the folder ({error.strerror or error})") from None
+    mark_as_written(out)
+    return out
+
+
+def mark_as_written(folder: Path) -> None:
+    """Put the marker of :mod:`~HypoxiaMarkersLib.io.outputs` into a folder the batch or demo writes into (so that
+    a later run recognises it as the tool's own)."""
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        marker.write_text("This folder was written by hypoxia-markers; a new run may replace it.\n", encoding="utf-8")
+
+
+def _is_batch_folder(path: Path) -> bool:
+    try:
+        record = json.loads((Path(path) / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("command") == "batch"
+
+
+def _remove_own(path: Path) -> bool:
+    """Remove a stage's output folder of an earlier run (only one this tool wrote); True if one was removed."""
+    if path.is_dir() and written_by_this_tool(path):
+        shutil.rmtree(path)
+        return True
+    return False
+
+
 def run_batch(
     manifest_path: Path,
     out: Path,
@@ -425,26 +747,36 @@ def run_batch(
     progress: Optional[Callable[[int, int, PatientOutcome], None]] = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run the whole pipeline on a manifest; returns what batch.json holds."""
+    """Run the whole pipeline on a manifest; returns what batch.json holds.
+
+    The manifest, the settings and the output folder are checked before any work. A stage that fails as a whole
+    (e.g. too few patients for the cohort statistics) is recorded in ``stages`` and ``failed_stages`` and its
+    output of an earlier run removed; patients refitted because their inputs or settings changed are listed in
+    ``refit`` (patient → reason).
+    """
     out = Path(out).absolute()
     manifest_path = Path(manifest_path).absolute()
     manifest = read_manifest(manifest_path)
-    out.mkdir(parents=True, exist_ok=True)
+    check_settings(settings, [c for c in manifest.columns if c not in KNOWN_COLUMNS])
+    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path)
+    out = prepare_output(out, manifest_inputs(manifest, manifest_path, settings), force=settings.force)
     manifest.to_csv(out / "manifest.csv", index=False)
     timings: Dict[str, float] = {}
 
     start = time.perf_counter()
-    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path)
     outcomes = run_patients(jobs, workers=settings.workers, dask_scheduler=settings.dask_scheduler, progress=progress)
     timings["image"] = time.perf_counter() - start
+    refit = {o.patient: o.refit_reason for o in outcomes if o.refit_reason}
 
     start = time.perf_counter()
     genes = score_genes(manifest, out, signature=settings.signature, reference=settings.gene_reference)
     timings["genes"] = time.perf_counter() - start
 
-    table = cohort_table(manifest, out, outcomes, genes)
+    bad_outcomes = outcome_problems(manifest, manifest_path)
+    table = cohort_table(manifest[~manifest["patient"].isin(list(bad_outcomes))], out, outcomes, genes)
     table.to_csv(out / "cohort_table.csv", index=False)
     failures = failures_table(manifest, outcomes, genes)
+    failures += [{"patient": p, "stage": "cohort", "error": e} for p, e in bad_outcomes.items()]
     write_failures(failures, out / "failures.csv")
 
     stages: Dict[str, str] = {
@@ -461,13 +793,22 @@ def run_batch(
         imaging_cutoff=settings.imaging_cutoff, gene_cutoff=settings.gene_cutoff, horizon_months=settings.horizon,
         time_unit=settings.time_unit, permutations=settings.permutations, seed=settings.seed,
     )
-    stages["cohort"] = _run_stage(log, "cohort", run_cohort, out / "cohort_table.csv", out / "cohort", cohort)
+    if table.empty:
+        stages["cohort"] = _failed(log, "cohort", "no patient has both an imaging result and a gene score")
+    else:
+        stages["cohort"] = _run_stage(log, "cohort", run_cohort, out / "cohort_table.csv", out / "cohort", cohort)
     timings["cohort"] = time.perf_counter() - start
 
     if settings.heterogeneity:
         start = time.perf_counter()
-        stages["heterogeneity"] = _heterogeneity_stage(log, out, genes, settings.seed)
+        folders = [job.out for job, o in zip(jobs, outcomes) if o.status in (DONE, SKIPPED)]
+        stages["heterogeneity"] = _heterogeneity_stage(log, out, genes, settings.seed, folders)
         timings["heterogeneity"] = time.perf_counter() - start
+    elif _remove_own(out / "heterogeneity"):
+        stages["heterogeneity"] = "not requested (the result of an earlier run was removed)"
+    for stage in ("cohort", "heterogeneity"):
+        if stages.get(stage, "").startswith("failed") and _remove_own(out / stage):
+            stages[stage] += " (the result of an earlier run was removed)"
 
     counts = {
         "patients": len(manifest),
@@ -484,28 +825,40 @@ def run_batch(
         "parameters": settings.record(),
         "counts": counts,
         "stages": stages,
+        "failed_stages": [],
+        "refit": refit,
         "timings_s": timings,
         "patients": [asdict(o) for o in outcomes],
     }
+    # The report of an earlier run describes other results: it goes before batch.json says anything new.
+    old_report = _remove_own(out / "report")
+    if not settings.report and old_report:
+        stages["report"] = "not requested (the report of an earlier run was removed)"
+    record["failed_stages"] = [name for name, status in stages.items() if status.startswith("failed")]
     write_json(record, out / "batch.json")
     if settings.report:
         start = time.perf_counter()
         stages["report"] = _report_stage(log, out)
         timings["report"] = time.perf_counter() - start
+        record["failed_stages"] = [name for name, status in stages.items() if status.startswith("failed")]
         write_json(record, out / "batch.json")
     return record
+
+
+def _failed(log, name: str, reason: str) -> str:
+    log(f"{name}: not done: {reason}")
+    return f"failed: {reason}"
 
 
 def _run_stage(log, name: str, stage: Callable, *args, **kwargs) -> str:
     try:
         stage(*args, **kwargs)
     except InputError as error:
-        log(f"{name}: not done: {error}")
-        return f"failed: {error}"
+        return _failed(log, name, str(error))
     return "done"
 
 
-def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int) -> str:
+def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int, folders: Sequence[str]) -> str:
     settings = HeterogeneitySettings(seed=seed)
     biopsies = None
     scores = out / "genes" / "scores.csv"
@@ -513,8 +866,11 @@ def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int) -> s
         # The biopsy calls were made at the signature's cutoff: the agreement of calls must use the same one.
         settings.gene_cutoff = float(json.loads((out / "genes" / "scores.json").read_text())["parameters"]["cutoff"])
         biopsies = scores
+    if not folders:
+        return _failed(log, "heterogeneity", "no patient has an imaging result")
+    # This run's patients only: a folder in patients/ of a patient no longer in the manifest is not part of it.
     return _run_stage(log, "heterogeneity", run_heterogeneity, out / "heterogeneity", settings,
-                      images=[out / "patients"], biopsies=biopsies)
+                      images=list(folders), biopsies=biopsies)
 
 
 def _report_stage(log, out: Path) -> str:
@@ -525,6 +881,5 @@ def _report_stage(log, out: Path) -> str:
     try:
         path = write_report(out)
     except InputError as error:
-        log(f"report: not done: {error}")
-        return f"failed: {error}"
+        return _failed(log, "report", str(error))
     return f"done: {path}"

@@ -30,6 +30,8 @@ from ..io.outputs import write_json
 from ..rules import HF_CUTOFF, HORIZON_MONTHS
 
 SIGNATURE_ARRAY_NAMES = {"ERO1A": "ERO1L"}  # the Illumina arrays' older symbol: exercises alias matching
+#: The clinical covariate columns of the synthetic manifest.
+MANIFEST_COVARIATES = ("figo_stage", "lymph_node", "tumour_cell_fraction")
 OTHER_GENES = ("ACTB", "GAPDH", "VEGFA", "CA9", "SLC2A1", "MKI67", "EPCAM", "KRT5", "KRT17", "CDKN2A", "TP63",
                "PGK1", "BNIP3", "NDRG1")
 
@@ -205,8 +207,8 @@ def write_cohort(
 
     with open(out_dir / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["patient", "dce", "mask", "expression", "samples", "pfs_time", "pfs_event", "figo_stage",
-                         "lymph_node", "tumour_cell_fraction"])
+        writer.writerow(["patient", "dce", "mask", "expression", "samples", "pfs_time", "pfs_event",
+                         *MANIFEST_COVARIATES])
         for p in patients:
             biopsies = ";".join(f"{p.patient}_b{b}" for b in range(1, len(p.biopsy_scores) + 1))
             writer.writerow([p.patient, f"patients/{p.patient}/dce.seq.nrrd",

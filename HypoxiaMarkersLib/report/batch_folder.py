@@ -160,9 +160,16 @@ def _read_images(folder: Path, batch: BatchFolder) -> None:
         batch.notes["patients"] = "patients/ not found"
         return
     problems = []
+    # The patients of the run batch.json describes (a folder of a patient no longer in the manifest is not one).
+    listed = batch.batch.get("patients") if isinstance(batch.batch, dict) else None
+    current = None
+    if isinstance(listed, list) and all(isinstance(p, dict) for p in listed):
+        current = {p.get("patient") for p in listed if p.get("status") in ("done", "skipped")}
     for patient_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         try:
-            batch.images[patient_dir.name] = read_image_result(patient_dir)
+            result = read_image_result(patient_dir)
+            if current is None or result.patient in current:
+                batch.images[result.patient] = result
         except InputError as error:
             problems.append(f"{patient_dir.name}: {error}")
     if problems:

@@ -222,7 +222,7 @@ def test_demo_command_equals_the_demo_stage(tmp_path, capsys):
     # Few patients: no categorical FIGO stage (a stage without events stops the multivariate Cox model).
     options = ["--patients", "20", "--seed", "4", "--permutations", "20", "--workers", "1", "--no-report",
                "--covariates", "lymph_node,tumour_volume_ml", "--categorical", ""]
-    cli("demo", "--out", tmp_path / "cli", *options, "--quiet")
+    cli("demo", "--out", tmp_path / "cli", *options)  # not --quiet: that prints nothing but errors
     printed = capsys.readouterr().out
     assert "demo: 20 synthetic patients, 20 analysed, 0 failure(s)" in printed
     assert f"results: {tmp_path / 'cli' / 'results'} (no report written)" in printed

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import InputError
@@ -32,9 +35,10 @@ def register(subparsers) -> None:
         "batch",
         help="run imaging, genes, cohort statistics, heterogeneity and the report for a cohort manifest",
         description=(
-            "Run `image` for every patient of MANIFEST (skipping patients already done unless --force, so an "
-            "interrupted run resumes), score the genes, build the cohort table and run `cohort`, `heterogeneity` "
-            "and the report. One patient's bad input goes into failures.csv and does not stop the others. "
+            "Run `image` for every patient of MANIFEST (reusing a patient's result only when its input files and "
+            "settings are unchanged, so an interrupted run resumes; --force refits everyone), score the genes, "
+            "build the cohort table and run `cohort`, `heterogeneity` and the report. One patient's bad input goes "
+            "into failures.csv and does not stop the others; a stage that fails makes the exit status 1. "
             "Manifest columns: patient, dce, mask, pfs_time, pfs_event (required); label, segment, times, "
             "frame_interval, baseline_frames; expression + samples (';'-separated sample IDs) or gene_score; "
             "any other column is a clinical covariate."
@@ -53,7 +57,9 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--workers", type=int, default=1, help="patients analysed in parallel on this machine")
     scale.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                        help="run the patients on an existing Dask distributed cluster (e.g. tcp://host:8786)")
-    scale.add_argument("--force", action="store_true", help="refit patients already done")
+    scale.add_argument("--force", action="store_true",
+                       help="refit patients already done; write into an output folder that holds other files "
+                            "(files of the batch's own names in it are replaced)")
     imaging = parser.add_argument_group("imaging (as in `image`)")
     add_a_threshold(imaging)
     add_hf_cutoff(imaging)
@@ -100,37 +106,100 @@ def settings_from(args: argparse.Namespace):
 
 
 class PatientBar:
-    """A progress bar showing each patient's status as it finishes (the batch's ``progress`` and ``log``); it
-    appears with the first patient or message."""
+    """The batch's ``progress`` and ``log`` on the command line.
 
-    def __init__(self, quiet: bool):
+    On a terminal: a progress bar showing each patient's status as it finishes (it appears with the first patient
+    or message), messages and warnings written above it on their own lines. On a pipe or file (not a terminal): no
+    bar and no carriage returns, one line per finished patient. With ``quiet``: nothing but errors (a patient that
+    failed, a stage that failed), on stderr.
+    """
+
+    def __init__(self, quiet: bool, *, stream=None):
         self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
         self._bar = None
 
     @property
+    def interactive(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    @property
     def bar(self):
-        if self._bar is None:
+        if self._bar is None and not self.quiet and self.interactive:
             from tqdm import tqdm
 
-            self._bar = tqdm(desc="patients", unit="patient", disable=self.quiet, leave=True)
+            self._bar = tqdm(desc="patients", unit="patient", leave=True, file=self.stream)
         return self._bar
 
     def __call__(self, done, total, outcome) -> None:
-        self.bar.total = total
         self.counts[outcome.status] += 1
-        self.bar.set_postfix_str(f"{outcome.patient} {outcome.status}; " +
-                                 ", ".join(f"{k} {v}" for k, v in self.counts.items()))
-        self.bar.update(1)
+        status = outcome.status + (f" (refitted: {outcome.refit_reason})" if outcome.refit_reason and
+                                   outcome.refit_reason != "--force" else "")
         if outcome.status == "failed":
-            self.bar.write(f"{outcome.patient}: failed: {outcome.error}")
+            self.error(f"{outcome.patient}: failed: {outcome.error}")
+        if self.quiet:
+            return
+        for message in outcome.warnings:
+            self.write(f"{outcome.patient}: warning: {message}")
+        bar = self.bar
+        if bar is None:
+            if outcome.status != "failed":
+                self.write(f"[{done}/{total}] {outcome.patient} {status}")
+            return
+        bar.total = total
+        bar.set_postfix_str(f"{outcome.patient} {outcome.status}; " +
+                            ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+        bar.update(1)
+        if outcome.refit_reason and outcome.refit_reason != "--force" and outcome.status != "failed":
+            self.write(f"{outcome.patient}: {status}")
+
+    def write(self, message: str) -> None:
+        """A line of its own (above the bar on a terminal)."""
+        if self._bar is not None:
+            self._bar.write(message, file=self.stream)
+        else:
+            print(message, file=self.stream, flush=True)
+
+    def error(self, message: str) -> None:
+        """Printed even with ``quiet``."""
+        self.write(message)
 
     def log(self, message: str) -> None:
-        self.bar.write(message)
+        """The stages' messages: those saying a stage was not done are errors, the others progress."""
+        if "not done" in message:
+            self.error(message)
+        elif not self.quiet:
+            self.write(message)
+
+    @contextmanager
+    def warnings_on_own_lines(self):
+        """Python warnings during the run as lines of their own (none with ``quiet``)."""
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not self.quiet:
+                self.write(f"warning: {message}")
+
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def report_stages(record: dict, *, quiet: bool, indent: str = "") -> int:
+    """Print the stages' status (not with ``quiet``) and which failed (on stderr, also with ``quiet``: the reasons
+    were printed as the stages failed); 1 when a stage failed."""
+    failed = record.get("failed_stages") or []
+    if not quiet:
+        for stage, status in record["stages"].items():
+            print(f"{indent}{stage}: {status}")
+    if failed:
+        print(f"{indent}failed stage(s): {', '.join(failed)} (see batch.json)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,13 +208,19 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     bar = PatientBar(args.quiet)
     try:
-        record = run_batch(args.manifest, args.out, settings, progress=bar, log=bar.log)
+        with bar.warnings_on_own_lines():
+            record = run_batch(args.manifest, args.out, settings, progress=bar, log=bar.log)
     finally:
         bar.close()
     c = record["counts"]
-    print(f"{c['patients']} patients: imaging {c['imaging_done']} done, {c['imaging_skipped']} already done, "
-          f"{c['imaging_failed']} failed; {c['in_cohort_table']} in the cohort table; "
-          f"{c['failures']} failure(s) listed in {Path(args.out) / 'failures.csv'}")
-    for stage, status in record["stages"].items():
-        print(f"{stage}: {status}")
-    return 0
+    if not args.quiet:
+        print(f"{c['patients']} patients: imaging {c['imaging_done']} done, {c['imaging_skipped']} already done, "
+              f"{c['imaging_failed']} failed; {c['in_cohort_table']} in the cohort table; "
+              f"{c['failures']} failure(s) listed in {Path(args.out) / 'failures.csv'}")
+        refit = record.get("refit", {})
+        changed = {p: r for p, r in refit.items() if r != "--force"}
+        if changed:
+            print(f"refitted {len(changed)} patient(s) whose inputs or settings changed (batch.json 'refit'): " +
+                  "; ".join(f"{p}: {r}" for p, r in list(changed.items())[:10]) +
+                  (" ..." if len(changed) > 10 else ""))
+    return report_stages(record, quiet=args.quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -37,32 +38,36 @@ def run(args: argparse.Namespace) -> int:
 
     from ...pipeline.demo import run_demo
     from ...pipeline.demo_data import CohortSettings
-    from .batch import PatientBar, settings_from
+    from .batch import PatientBar, report_stages, settings_from
 
     start = time.perf_counter()
     settings = settings_from(args)
     cohort = CohortSettings(patients=args.patients, seed=args.seed, hr_both=args.hr_both)
-    writing = tqdm(desc="synthetic patients", unit="patient", disable=args.quiet, total=args.patients)
+    patients = PatientBar(args.quiet)
+    # a bar on a terminal only: on a pipe, carriage-return bars would glue into one line
+    writing = tqdm(desc="synthetic patients", unit="patient", total=args.patients, file=sys.stderr,
+                   disable=args.quiet or not patients.interactive)
 
     def written(done, total):
         writing.update(1)
         if done == total:
             writing.close()
 
-    patients = PatientBar(args.quiet)
     try:
-        demo = run_demo(args.out, cohort, settings, patient_progress=written, batch_progress=patients,
-                        log=patients.log)
+        with patients.warnings_on_own_lines():
+            demo = run_demo(args.out, cohort, settings, patient_progress=written, batch_progress=patients,
+                            log=patients.log)
     finally:
         writing.close()
         patients.close()
     c = demo.record["counts"]
-    print(f"demo: {c['patients']} synthetic patients, {c['in_cohort_table']} analysed, {c['failures']} failure(s), "
-          f"{time.perf_counter() - start:.0f} s")
-    for stage, status in demo.record["stages"].items():
-        print(f"  {stage}: {status}")
-    if demo.report is not None:
-        print(f"report: {demo.report}")
-    else:
-        print(f"results: {demo.results} (no report written)")
-    return 0
+    if not args.quiet:
+        print(f"demo: {c['patients']} synthetic patients, {c['in_cohort_table']} analysed, {c['failures']} "
+              f"failure(s), {time.perf_counter() - start:.0f} s")
+    status = report_stages(demo.record, quiet=args.quiet, indent="  ")
+    if not args.quiet:
+        if demo.report is not None:
+            print(f"report: {demo.report}")
+        else:
+            print(f"results: {demo.results} (no report written)")
+    return status
