@@ -22,6 +22,7 @@ from ..volume import DceSeries, Geometry
 from .brix import (
     FITTED_STATUSES,
     MIN_POINTS,
+    STATUS_BOUND_WORSE_THAN_FLAT,
     STATUS_HIT_BOUND,
     STATUS_NAMES,
     STATUS_NO_SIGNAL,
@@ -310,6 +311,12 @@ def analyse_dce(
         v = np.full(n_tumour, np.nan)
         v[has_signal] = getattr(fit, name)
         values[name] = v
+    # A fit that ended on a bound and explains less than a flat line (R² < 0) is not a fit: counted as failed, not
+    # as fitted (issue 16: an injection duration longer than the enhancement put every voxel there, "all fitted").
+    worse_than_flat = (status == STATUS_HIT_BOUND) & (values["r_squared"] < 0)
+    status[worse_than_flat] = STATUS_BOUND_WORSE_THAN_FLAT
+    for name in ("a", "k_ep", "k_el"):  # no parameters where there is no fit (R² and RMSE say why)
+        values[name][worse_than_flat] = np.nan
     fit_engine = fit.engine
     del fit  # only the maps from here on: the peak of a large series is reached while they are made
 

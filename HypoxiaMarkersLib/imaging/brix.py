@@ -43,6 +43,9 @@ STATUS_HIT_BOUND = 2
 STATUS_NO_SIGNAL = 3
 STATUS_TOO_FEW_POINTS = 4
 STATUS_FAILED = 5
+#: Ended on a bound with R² < 0: the curve fits worse than a flat line through the data's mean, so it is no fit
+#: (e.g. an injection duration longer than the enhancement). Set by the analysis, never by the fitter itself.
+STATUS_BOUND_WORSE_THAN_FLAT = 6
 STATUS_NAMES = {
     STATUS_OUTSIDE: "outside tumour",
     STATUS_CONVERGED: "converged",
@@ -50,6 +53,7 @@ STATUS_NAMES = {
     STATUS_NO_SIGNAL: "no signal",
     STATUS_TOO_FEW_POINTS: "not enough points",
     STATUS_FAILED: "failed",
+    STATUS_BOUND_WORSE_THAN_FLAT: "at a bound, worse than a flat line",
 }
 FITTED_STATUSES = (STATUS_CONVERGED, STATUS_HIT_BOUND)
 MIN_POINTS = 4
