@@ -132,7 +132,7 @@ def annotation(result, *, figure: bool = False) -> str:
 
     entry = {"cox_dichotomous": result.cox_dichotomous.coefficient(f"{result.name}_high", blank_not_estimable=True),
              "cutoff": result.cutoff.to_dict(), "logrank": {"p": result.logrank.p},
-             "optimism": result.extra.get("optimism")}
+             "optimism": result.extra.get("optimism"), "cutoffs_searched": result.extra.get("cutoffs_searched")}
     return figure_annotation(entry) if figure else f"{hr_text(entry)}, {p_text(entry)}"
 
 

@@ -70,6 +70,9 @@ def p_text(entry: Any) -> str:
     entry = entry or {}
     cutoff = entry.get("cutoff") or {}
     naive = fmt_p((entry.get("logrank") or {}).get("p"))
+    searched = entry.get("cutoffs_searched")  # the both-rule when its imaging/gene cutoffs were searched
+    if searched and not cutoff.get("selected_from_data"):
+        return f"no adjusted p; log-rank p (unadjusted for the search of the {' and '.join(searched)} cutoff) = {naive}"
     if not cutoff.get("selected_from_data"):
         return f"log-rank p = {naive}"
     if not _finite(cutoff.get("p_headline")):

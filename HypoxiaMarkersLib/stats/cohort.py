@@ -324,6 +324,9 @@ def analyse_cohort(table: pd.DataFrame, *, id_col: str, time_col: str, event_col
                          expected="patients more hypoxic by both markers and patients who are not")
     markers["both"] = analyse_marker(t, e, both, cutoff=1.0, name="both", **common)
     markers["both"].extra["rule"] = "group 1 (more hypoxic by both markers) vs groups 2-4"
+    searched = [name for name in ("imaging", "genes") if markers[name].cutoff.selected_from_data]
+    if searched:  # its groups rest on cutoffs chosen from these data: its p is naive, and said to be
+        markers["both"].extra["cutoffs_searched"] = searched
 
     search = search_line(x, y, t, e, n_directions=n_directions, min_prop=min_prop, statistic=statistic,
                          alternative=alternative)

@@ -257,3 +257,29 @@ def test_slicer_summary_shows_fit_quality_and_warnings(invivo_tissue):
             f"fits") in html
     assert html.count("Warning:&nbsp;") == len(result.warnings) >= 1
     assert "Oslo, 1.5 T" in html
+
+
+def test_both_rule_on_searched_cutoffs_labels_its_p_as_unadjusted(tmp_path, capsys, km_calls):
+    """With --imaging-cutoff optimal the both-rule's groups rest on a cutoff chosen from the data: no adjusted p
+    exists for it, and its log-rank p says it is unadjusted (results, KM annotation, report wording); with fixed
+    cutoffs it is a plain log-rank p."""
+    from test_survival_cli import synthetic_cohort
+
+    path = tmp_path / "cohort.csv"
+    synthetic_cohort().to_csv(path, index=False)
+    common = ["cohort", path, "--id", "patient", "--time", "pfs_months", "--event", "pfs_event", "--imaging", "hf",
+              "--genes", "gene_score", "--permutations", "20", "--resamples", "5", "--directions", "12", "--quiet"]
+    assert run_cli([*common, "--imaging-cutoff", "optimal", "--out", tmp_path / "searched"]) == 0
+    both = json.loads((tmp_path / "searched" / "results.json").read_text(encoding="utf-8"))["both"]
+    assert both["cutoffs_searched"] == ["imaging"]
+    from HypoxiaMarkersLib.report.formats import fmt_p, p_text
+
+    label = "no adjusted p; log-rank p (unadjusted for the search of the imaging cutoff) = "
+    assert p_text(both) == label + fmt_p(both["logrank"]["p"])
+    figure = [c for c in km_calls if c.get("title") == "both"]
+    assert figure and "unadjusted for the search of the imaging cutoff" in figure[-1]["annotation"]
+    km_calls.clear()
+    assert run_cli([*common, "--out", tmp_path / "fixed"]) == 0
+    both = json.loads((tmp_path / "fixed" / "results.json").read_text(encoding="utf-8"))["both"]
+    assert "cutoffs_searched" not in both
+    assert "unadjusted" not in [c for c in km_calls if c.get("title") == "both"][-1]["annotation"]
