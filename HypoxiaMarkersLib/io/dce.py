@@ -592,9 +592,9 @@ def _read_volume_list(paths: Sequence[Path]) -> _Raw:
     if len(paths) < 2:
         raise InputError(f"{len(paths)} volume(s) given", source="volume list",
                          expected="one 3D volume per frame, at least two")
-    frames = []
+    signal = None  # filled frame by frame: a list of frames and their stack would be twice the series
     geometry = None
-    for path in paths:
+    for n, path in enumerate(paths):
         if not path.is_file():
             raise InputError("file not found", source=str(path), expected="a 3D volume file")
         image = _sitk_read(path)
@@ -604,14 +604,15 @@ def _read_volume_list(paths: Sequence[Path]) -> _Raw:
         this = geometry_of_image(image)
         if geometry is None:
             geometry = this
+            signal = np.empty((len(paths),) + this.shape, dtype=np.float32)
         elif not this.same_grid(geometry):
             raise InputError(
                 f"this frame's grid (size {this.size}, spacing {this.spacing}, origin {this.origin}) differs from "
                 f"the first frame's (size {geometry.size}, spacing {geometry.spacing}, origin {geometry.origin})",
                 source=str(path), expected="every frame on the same voxel grid",
             )
-        frames.append(sitk.GetArrayViewFromImage(image).astype(np.float32))
-    return _Raw(np.stack(frames), geometry, None, "a list of 3D volumes carries no frame times")
+        signal[n] = sitk.GetArrayViewFromImage(image)
+    return _Raw(signal, geometry, None, "a list of 3D volumes carries no frame times")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -136,3 +136,18 @@ def test_peak_memory_is_the_series_plus_a_slab(tmp_path, monkeypatch):
         tracemalloc.stop()
     assert read.signal.nbytes == size
     assert peak < 1.3 * size, f"peak {peak / size:.2f}x the series"
+
+
+def test_volume_list_filled_frame_by_frame(tmp_path):
+    """A list of 3D frames goes straight into the series array: the values are the frames' own, cast to float32."""
+    from HypoxiaMarkersLib.io.volumes import write_volume
+
+    series = oblique_series(n_frames=4, dtype=np.int16, seed=9)
+    paths = []
+    for n, frame in enumerate(series.signal):
+        paths.append(tmp_path / f"frame_{n}.nrrd")
+        write_volume(frame, series.geometry, paths[-1])
+    read = read_dce(paths, frame_interval=4.5)
+    assert read.signal.dtype == np.float32 and read.signal.flags.c_contiguous
+    np.testing.assert_array_equal(read.signal, series.signal.astype(np.float32))
+    assert read.geometry.same_grid(series.geometry, tol=1e-9)
