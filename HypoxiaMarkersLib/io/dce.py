@@ -273,34 +273,152 @@ def _read_nrrd(path: Path) -> _Raw:
         if len(non_domain) > 1 or kinds[frame_axis] not in ("list", "vector"):
             raise InputError(f"axis kinds {' '.join(kinds)}: not a time series", source=str(path), field="kinds",
                              expected="3 domain axes and one list axis (frames), or 4 domain axes")
-    image = _sitk_read(path)
+    streamed = _stream_nrrd(path, header, frame_axis if non_domain else None)
+    # The file's grid: from the streamed header's image information, else from the image SimpleITK read.
+    image = streamed[1] if streamed is not None else _sitk_read(path)
     if non_domain:
         if image.GetDimension() != 3:
             raise InputError(f"the frames are {image.GetDimension()}D", source=str(path), field="sizes",
                              expected="3D frames")
-        array = sitk.GetArrayViewFromImage(image)  # (k, j, i, t)
-        signal = np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=np.float32)  # one copy, (t, k, j, i)
+        if streamed is not None:
+            signal = streamed[0]
+        else:
+            array = sitk.GetArrayViewFromImage(image)  # (k, j, i, t)
+            signal = np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=np.float32)  # one copy, (t, k, j, i)
         geometry = geometry_of_image(image)
         times, time_source, metadata = _sequence_times(header, frame_axis, path)
         return _Raw(signal, geometry, times, time_source, metadata)
-    signal, geometry = _split_4d(image, path)
+    if streamed is not None:
+        _check_4d(image, path)
+        signal, geometry = streamed[0], geometry_of_image(image)
+    else:
+        signal, geometry = _split_4d(image, path)
     times, time_source = _nrrd_axis_times(header, image, signal.shape[0])
     return _Raw(signal, geometry, times, time_source)
 
 
+# NRRD type names (as pynrrd gives them) that the streaming reader decodes; others go to SimpleITK.
+_NRRD_TYPES = {
+    "float": "f4", "double": "f8",
+    "signed char": "i1", "int8": "i1", "int8_t": "i1",
+    "uchar": "u1", "unsigned char": "u1", "uint8": "u1", "uint8_t": "u1",
+    "short": "i2", "short int": "i2", "signed short": "i2", "signed short int": "i2", "int16": "i2",
+    "int16_t": "i2",
+    "ushort": "u2", "unsigned short": "u2", "unsigned short int": "u2", "uint16": "u2", "uint16_t": "u2",
+    "int": "i4", "signed int": "i4", "int32": "i4", "int32_t": "i4",
+    "uint": "u4", "unsigned int": "u4", "uint32": "u4", "uint32_t": "u4",
+}
+
+# Compressed bytes read, and decompressed bytes produced, per step of the streaming reader.
+_STREAM_BLOCK = 1 << 22
+
+
+def _stream_nrrd(path: Path, header: dict, frame_axis: Optional[int]):
+    """``(signal float32 [t, k, j, i], image information)`` of a NRRD with attached raw or gzip data, decoded a
+    slab at a time straight into the frame-major array; None when the file is another kind (detached data, other
+    encodings or types, a frame axis other than the first) or its data cannot be decoded: SimpleITK then reads it
+    (and names what is wrong).
+
+    Why: SimpleITK's image (frames per voxel) and its frame-major copy held at once peak at twice the series; here
+    the peak is the series plus one slab (one slice of a sequence, one frame of a plain 4D file). The values are
+    those SimpleITK gives (the file's numbers cast to float32); the gzip stream's checksum is verified.
+    """
+    import zlib
+
+    encoding = str(header.get("encoding", "")).lower()
+    kind = _NRRD_TYPES.get(str(header.get("type", "")).lower())
+    if (encoding not in ("raw", "gzip", "gz") or kind is None or frame_axis not in (None, 0)
+            or any(key in header for key in ("data file", "datafile"))
+            or any(int(header.get(key, 0) or 0) != 0 for key in ("line skip", "lineskip", "byte skip", "byteskip"))):
+        return None
+    dtype = np.dtype(("<" if str(header.get("endian", "little")).lower() == "little" else ">") + kind)
+    sizes = [int(v) for v in header.get("sizes", [])]
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    if len(sizes) != 4 or reader.GetDimension() + (frame_axis == 0) != 4:
+        return None
+    found = list(reader.GetSize()) + ([reader.GetNumberOfComponents()] if frame_axis == 0 else [])
+    expected = sizes[1:] + sizes[:1] if frame_axis == 0 else sizes
+    if found != expected:
+        return None
+    shape = tuple(reversed(sizes))  # C order of the data on disk: (k, j, i, t) or (t, k, j, i)
+    slab_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+    signal = np.empty((shape[3], *shape[:3]) if frame_axis == 0 else shape, dtype=np.float32)
+    slab = bytearray(slab_bytes)
+    filled = done = 0
+    try:
+        with open(path, "rb") as handle:
+            for line in iter(handle.readline, b""):
+                if line in (b"\n", b"\r\n"):
+                    break
+            for piece in _nrrd_data_pieces(handle, encoding != "raw"):
+                view, at = memoryview(piece), 0
+                while at < len(view) and done < shape[0]:
+                    take = min(slab_bytes - filled, len(view) - at)
+                    slab[filled:filled + take] = view[at:at + take]
+                    filled, at = filled + take, at + take
+                    if filled == slab_bytes:
+                        values = np.frombuffer(slab, dtype=dtype).reshape(shape[1:])
+                        if frame_axis == 0:
+                            signal[:, done] = np.moveaxis(values, -1, 0)
+                        else:
+                            signal[done] = values
+                        filled, done = 0, done + 1
+    except (zlib.error, OSError):
+        return None
+    if done < shape[0]:
+        return None
+    return signal, reader
+
+
+def _nrrd_data_pieces(handle, compressed: bool):
+    """The data bytes after a NRRD header, decompressed (gzip or zlib) a bounded piece at a time."""
+    import zlib
+
+    stream = zlib.decompressobj(32 + zlib.MAX_WBITS) if compressed else None
+    for block in iter(lambda: handle.read(_STREAM_BLOCK), b""):
+        if stream is None:
+            yield block
+            continue
+        piece = stream.decompress(block, _STREAM_BLOCK)
+        yield piece
+        while stream.unconsumed_tail:
+            yield stream.decompress(stream.unconsumed_tail, _STREAM_BLOCK)
+        if stream.eof:
+            return
+    if stream is not None and not stream.eof:
+        raise zlib.error("the stream ends early")
+
+
+def _components(image) -> int:
+    """Components per voxel of a SimpleITK image or of an image reader's information."""
+    if isinstance(image, sitk.ImageFileReader):
+        return image.GetNumberOfComponents()
+    return image.GetNumberOfComponentsPerPixel()
+
+
 def _split_4d(image: sitk.Image, path: Path) -> Tuple[np.ndarray, Geometry]:
     """Signal [t, k, j, i] and frame geometry of a scalar 4D SimpleITK image whose 4th axis is time."""
+    _check_4d(image, path)
+    return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), geometry_of_image(image)
+
+
+def _check_4d(image, path: Path) -> None:
+    """Refuse an image (or an image reader's information) that is not scalar 4D with time as its 4th axis."""
     if image.GetDimension() != 4:
         raise InputError(f"a {image.GetDimension()}D image, not a DCE series", source=str(path),
                          expected="a 4D image (3D + time)")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{image.GetNumberOfComponentsPerPixel()} components per voxel", source=str(path),
+    if _components(image) != 1:
+        raise InputError(f"{_components(image)} components per voxel", source=str(path),
                          expected="one value per voxel and frame")
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(4, 4)
     if np.any(np.abs(direction[3, :3]) > 1e-6) or np.any(np.abs(direction[:3, 3]) > 1e-6):
         raise InputError("the 4th axis is not a pure time axis (its direction mixes with space)", source=str(path),
                          field="direction", expected="the time axis as the last axis, orthogonal to space")
-    return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), geometry_of_image(image)
 
 
 def _time_unit_scale(unit: Optional[str]) -> Optional[float]:
@@ -469,9 +587,9 @@ def _read_volume_list(paths: Sequence[Path]) -> _Raw:
     if len(paths) < 2:
         raise InputError(f"{len(paths)} volume(s) given", source="volume list",
                          expected="one 3D volume per frame, at least two")
-    frames = []
+    signal = None  # filled frame by frame: a list of frames and their stack would be twice the series
     geometry = None
-    for path in paths:
+    for n, path in enumerate(paths):
         if not path.is_file():
             raise InputError("file not found", source=str(path), expected="a 3D volume file")
         image = _sitk_read(path)
@@ -481,14 +599,15 @@ def _read_volume_list(paths: Sequence[Path]) -> _Raw:
         this = geometry_of_image(image)
         if geometry is None:
             geometry = this
+            signal = np.empty((len(paths),) + this.shape, dtype=np.float32)
         elif not this.same_grid(geometry):
             raise InputError(
                 f"this frame's grid (size {this.size}, spacing {this.spacing}, origin {this.origin}) differs from "
                 f"the first frame's (size {geometry.size}, spacing {geometry.spacing}, origin {geometry.origin})",
                 source=str(path), expected="every frame on the same voxel grid",
             )
-        frames.append(sitk.GetArrayViewFromImage(image).astype(np.float32))
-    return _Raw(np.stack(frames), geometry, None, "a list of 3D volumes carries no frame times")
+        signal[n] = sitk.GetArrayViewFromImage(image)
+    return _Raw(signal, geometry, None, "a list of 3D volumes carries no frame times")
 
 
 # ---------------------------------------------------------------------------------------------------------------

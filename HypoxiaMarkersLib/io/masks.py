@@ -345,13 +345,25 @@ def share_outside(mask: np.ndarray, mask_geometry: Geometry, reference: Geometry
     return 1.0 - _fraction_inside(np.asarray(mask, dtype=bool), mask_geometry, reference)
 
 
+# Continuous-index distance from the field of view's faces beyond which rounding cannot move a voxel centre across.
+_INSIDE_MARGIN = 1e-6
+
+
 def _fraction_inside(mask: np.ndarray, mask_geometry: Geometry, reference: Geometry) -> float:
     """Fraction of the mask's voxel centres that fall inside the reference grid's field of view."""
-    ijk = np.argwhere(mask)[:, ::-1]
-    if ijk.size == 0:
+    extent = [np.flatnonzero(mask.any(axis=axes)) for axes in ((0, 1), (0, 2), (1, 2))]  # i, j, k
+    if extent[0].size == 0:
         return 0.0
-    index = reference.lps_to_index(mask_geometry.index_to_lps(ijk))
+    # The field of view is a box in the reference's continuous indices and the grids are related by an affine map:
+    # when the 8 corners of the mask's bounding box (voxel centres) are inside with a margin, every centre is (a
+    # convex combination of them), and the mask's voxels need not be mapped one by one (0.1-0.5 s for a T2W mask).
+    corners = np.array([[i, j, k] for i in extent[0][[0, -1]] for j in extent[1][[0, -1]] for k in extent[2][[0, -1]]])
+    index = reference.lps_to_index(mask_geometry.index_to_lps(corners))
     upper = np.asarray(reference.size, dtype=float) - 0.5
+    if np.all(index > -0.5 + _INSIDE_MARGIN) and np.all(index < upper - _INSIDE_MARGIN):
+        return 1.0
+    ijk = np.argwhere(mask)[:, ::-1]
+    index = reference.lps_to_index(mask_geometry.index_to_lps(ijk))
     inside = np.all((index >= -0.5) & (index < upper), axis=1)
     return float(inside.mean())
 
