@@ -1,8 +1,8 @@
 """The Brix fit's two engines (numpy, compiled) against each other and against the fitter they replaced.
 
 Acceptance of issue 14: both engines give the same statuses and per-voxel SSE within 1e-10 relative of each other;
-per voxel, the new SSE is never worse than the old fitter's (Testing/Python/brix_legacy.py, kept verbatim) by more
-than numerical noise; the real data (in-vivo slice, QIBA DRO) keep their status counts.
+per voxel, the new SSE is never worse than the old fitter's (Testing/Python/helpers/brix_legacy.py, kept verbatim)
+by more than numerical noise; the real data (in-vivo slice, QIBA DRO) keep their status counts.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import sys
 
 import numpy as np
 import pytest
-from brix_legacy import legacy_fit
 
 from HypoxiaMarkersLib.imaging import analysis, brix_numba
 from HypoxiaMarkersLib.imaging.analysis import analyse_dce
 from HypoxiaMarkersLib.imaging.brix import STATUS_TOO_FEW_POINTS, fit_brix
 from HypoxiaMarkersLib.imaging.phantom import make_phantom
+
+from helpers.brix_legacy import legacy_fit
 
 numba = pytest.importorskip("numba", reason="the compiled engine needs numba (HypoxiaMarkersLib[fast])")
 
@@ -58,6 +59,7 @@ def assert_not_worse_than_legacy(fit, rsi, t):
     {"jitter_s": 0.7},  # uneven frames: direct exponentials
     {"missing": 0.1, "seed": 12},  # missing samples (weights), some voxels with too few points
 ])
+@pytest.mark.slow
 def test_engines_agree_with_each_other_and_are_never_worse_than_the_old_fitter(case):
     rsi, t = phantom_curves(**case)
     fast = fit_brix(rsi, t, engine="numba")
@@ -70,6 +72,7 @@ def test_engines_agree_with_each_other_and_are_never_worse_than_the_old_fitter(c
         assert np.all(slow.status[:5] == STATUS_TOO_FEW_POINTS) and np.all(np.isnan(fast.sse[:5]))
 
 
+@pytest.mark.slow
 def test_chunking_and_straggler_pooling_do_not_change_a_voxel():
     rsi, t = phantom_curves(seed=13)
     whole = fit_brix(rsi, t, engine="numpy", chunk_size=len(rsi))
@@ -93,6 +96,7 @@ def _recorded_voxel_fit(monkeypatch, run):
     return result, rsi, t, kwargs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["invivo", "qiba"])
 def test_real_data_status_counts_are_unchanged(shared_data, monkeypatch, dataset):
     if dataset == "invivo":
