@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -223,7 +224,10 @@ def _plan(hd, geometry: Geometry, reference, identity: Optional[DicomIdentity]) 
         source.ImageOrientationPatient = orientation
         source.ImagePositionPatient = positions[k]
         source.PixelSpacing = spacing
+        # highdicom takes the pixel measures of the source images when they agree with the ones given: these
+        # must then be the grid's, not the scanner's (whose SpacingBetweenSlices may be absent or differ)
         source.SliceThickness = slice_spacing
+        source.SpacingBetweenSlices = slice_spacing
         sources.append(source)
     return _Plan(
         sources=sources, refers_to_images=refers,
@@ -268,7 +272,8 @@ def _parametric_map(hd, plan: _Plan, values: np.ndarray, description: str, label
         arguments["voi_lut_transformations"] = [hd.VOILUTTransformation(window_center=centre, window_width=width)]
     else:  # highdicom 0.23: the window is given directly
         arguments.update(window_center=centre, window_width=width)
-    dataset = hd.pm.ParametricMap(pixel_array=values, **arguments)
+    with _quiet_about_names():
+        dataset = hd.pm.ParametricMap(pixel_array=values, **arguments)
     dataset.SeriesDescription = description[:64]
     return dataset
 
@@ -297,9 +302,19 @@ def _segmentation(hd, plan: _Plan, segments: np.ndarray, a_threshold: float, ser
     arguments.update(segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
                      omit_empty_frames=False, content_label="HYPOXIA",
                      content_description=f"tumour and hypoxic voxels (A_Brix < {a_threshold:g})"[:64])
-    dataset = hd.seg.Segmentation(pixel_array=segments.astype(np.uint8), **arguments)
+    with _quiet_about_names():
+        dataset = hd.seg.Segmentation(pixel_array=segments.astype(np.uint8), **arguments)
     dataset.SeriesDescription = "Tumour and hypoxic voxels"
     return dataset
+
+
+@contextmanager
+def _quiet_about_names() -> Iterator[None]:
+    """highdicom warns about a one-part PatientName ("v06_Tofts"): the name is the scanner's (or the user's), copied
+    as it is on purpose, so the warning would only be noise on every export."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        yield
 
 
 def _version() -> str:
