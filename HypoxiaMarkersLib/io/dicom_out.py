@@ -25,6 +25,7 @@ slice. Otherwise the patient is named by :class:`DicomIdentity` (``--patient-id`
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
 from contextlib import contextmanager
@@ -119,7 +120,8 @@ def check_dicom_export() -> None:
 
 @dataclass
 class _Plan:
-    """What every object of one export shares: source images, geometry and series numbering."""
+    """What every object of one export shares: the source images (patient, study, frame of reference) and the
+    frames' geometry."""
 
     sources: list  # pydicom Datasets standing for the source image of each slice k
     refers_to_images: bool  # False: the sources are placeholders; no reference to them is kept
@@ -241,12 +243,10 @@ def _plan(hd, geometry: Geometry, reference, identity: Optional[DicomIdentity]) 
 def _common(plan: _Plan, series_number: int) -> Dict[str, object]:
     from pydicom.uid import generate_uid
 
-    from .. import __version__
-
     return dict(
         source_images=plan.sources, series_instance_uid=generate_uid(), series_number=series_number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=_MANUFACTURER,
-        manufacturer_model_name=_MODEL, software_versions=str(__version__), device_serial_number="none",
+        manufacturer_model_name=_MODEL, software_versions=_version(), device_serial_number="none",
         pixel_measures=plan.pixel_measures, plane_orientation=plan.plane_orientation,
         plane_positions=plan.plane_positions,
     )
@@ -266,8 +266,6 @@ def _parametric_map(hd, plan: _Plan, values: np.ndarray, description: str, label
     arguments.update(contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
                      content_label=label.upper()[:16].replace(" ", "_"),
                      content_description=(description + "; NaN: outside the tumour or no fit")[:64])
-    import inspect
-
     if "voi_lut_transformations" in inspect.signature(hd.pm.ParametricMap).parameters:
         arguments["voi_lut_transformations"] = [hd.VOILUTTransformation(window_center=centre, window_width=width)]
     else:  # highdicom 0.23: the window is given directly
@@ -326,9 +324,7 @@ def _version() -> str:
 def _save(dataset, path: Path, plan: _Plan) -> Path:
     if not plan.refers_to_images:
         _drop_placeholder_references(dataset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset.save_as(str(path), enforce_file_format=True)
+    dataset.save_as(str(path), enforce_file_format=True)
     return path
 
 

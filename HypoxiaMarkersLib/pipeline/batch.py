@@ -188,7 +188,10 @@ def image_patient(job: PatientJob) -> PatientOutcome:
     dicom_missing = job.dicom_out is not None and not written_by_this_tool(Path(job.dicom_out))
     if difference is None and not job.force and not dicom_missing:
         return PatientOutcome(job.patient, SKIPPED)
-    reason = difference or ("--force" if job.force else "no DICOM results yet (--dicom-out)")
+    if difference is None:  # the result stands: refitted for --force, or to write its missing DICOM results
+        reason = "--force" if job.force else "no DICOM results yet (--dicom-out)"
+    else:
+        reason = difference
     start = time.perf_counter()
     try:
         sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
