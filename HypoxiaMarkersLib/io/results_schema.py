@@ -273,7 +273,9 @@ class ResultFile:
                 found[path] = child
                 walk(child, path)
             if spec.each is not None:
-                walk(spec.each, f"{prefix}[]" if spec.kind == LIST else f"{prefix}.*")
+                path = f"{prefix}[]" if spec.kind == LIST else f"{prefix}.*"
+                found[path] = spec.each
+                walk(spec.each, path)
 
         walk(self.root, "")
         return found
@@ -318,7 +320,7 @@ SUMMARY_JSON = ResultFile("summary.json", "hypoxia-markers image", {
     "n_fitted": required(INTEGER),
     "n_failed": required(INTEGER),
     "n_hypoxic": required(INTEGER),
-    "failures": always(OBJECT, each=always(INTEGER)),
+    "failures": always(OBJECT),
     "fit_engine": always(TEXT),
     "fit_quality": always(_FIT_QUALITY),
     "warnings": always(LIST),
@@ -420,7 +422,8 @@ _MARKER = {
     "n_per_group": always(_HIGH_LOW),
     "events_per_group": always(_HIGH_LOW),
     "km": always(OBJECT),
-    "cox_multivariate": always({"coefficients": always(LIST, each=always({"name": always(TEXT), **_COX}))}),
+    # with clinical covariates only
+    "cox_multivariate": optional({"coefficients": always(LIST, each=always({"name": always(TEXT), **_COX}))}),
     "warnings": always(LIST),
     # Written for one marker only, but looked up on every marker by the report's shared formatting:
     "optimism": optional(_OPTIMISM, in_demo=False),  # the composite's optimism-corrected HR
@@ -480,15 +483,16 @@ COHORT_RESULTS_JSON = ResultFile("results.json", "hypoxia-markers cohort", {
     "figures": always(OBJECT),
 })
 
-#: Variance components of one kind of sample (``heterogeneity.json`` ``slices``, ``biopsies``, ...).
+#: Variance components of one kind of sample (``heterogeneity.json`` ``slices``, ``biopsies``, ...): the
+#: components when they could be computed, else ``not_computed`` saying why.
 _VARIANCE = {
     "transform": always(TEXT),
-    "W": always(NUMBER),
-    "B": always(NUMBER),
-    "T": always(NUMBER),
-    "Wk_over_T": always(OBJECT, each=always(NUMBER)),  # k → (W/k) / (W/k + B)
-    "n_tumours": always(INTEGER),
-    "n_samples": always(INTEGER),
+    "W": optional(NUMBER),
+    "B": optional(NUMBER),
+    "T": optional(NUMBER),
+    "Wk_over_T": optional(OBJECT, each=always(NUMBER)),  # k → (W/k) / (W/k + B)
+    "n_tumours": optional(INTEGER),
+    "n_samples": optional(INTEGER),
     "confidence_interval": optional({
         "description": always(TEXT),
         "level": always(NUMBER),
@@ -536,7 +540,7 @@ HETEROGENEITY_JSON = ResultFile("heterogeneity.json", "hypoxia-markers heterogen
         "parameters": always(_HET_PARAMETERS),
     }),
     # any other long table of values (--values)
-    "values": optional({"variance_components": always(_VARIANCE), "parameters": always(_HET_PARAMETERS)},
+    "values": optional({"variance_components": always(_VARIANCE), "parameters": optional(_HET_PARAMETERS)},
                        in_demo=False),
     "parameters": always(OBJECT),
     "inputs": always(OBJECT),
