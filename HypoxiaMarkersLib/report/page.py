@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import CITATION, __version__
-from ..io.outputs import atomic_output_dir, write_json
+from ..io.outputs import atomic_output_dir, report_inputs, write_json
 from ..io.results_schema import ResultSchemaError
-from ..pipeline.checks import report_inputs
 from .batch_folder import read_batch
 from .context import make_context
 from .pdf import overview_lines, write_pdf

@@ -18,7 +18,7 @@ import pytest
 
 from HypoxiaMarkersLib.cli import main
 from HypoxiaMarkersLib.imaging.phantom import make_phantom, write_phantom
-from HypoxiaMarkersLib.pipeline.checks import report_inputs
+from HypoxiaMarkersLib.io.outputs import report_inputs
 
 SIX = {"DDIT3": [7.13, 8.42, 7.9, 9.05, 6.61], "ERO1A": [10.27, 9.88, 10.01, 9.12, 10.64],
        "KCTD11": [8.8, 8.15, 8.31, 7.42, 8.97], "P4HA2": [9.6, 11.02, 10.4, 10.77, 9.93],
