@@ -123,8 +123,17 @@ def _is_kind(value: Any, kind: str) -> bool:
 
 
 def _problems(value: Any, spec: Key, where: str, *, writing: bool) -> Iterator[Tuple[str, str]]:
-    """(key path, what is wrong) for every disagreement of ``value`` with ``spec`` (the value is present)."""
-    if not _is_kind(value, spec.kind):
+    """(key path, what is wrong) for every disagreement of ``value`` with ``spec`` (the value is present).
+
+    Writing checks every declared key's kind. Reading is lenient where the readers are (a count written as 12.0 by
+    some version is still a count): it checks the kind of required values and that objects and lists are what they
+    are declared to be, the shapes a reader walks through.
+    """
+    kind = spec.kind
+    if not writing and kind == INTEGER:
+        kind = NUMBER
+    checked = writing or spec.presence == REQUIRED or kind in (OBJECT, LIST)
+    if checked and not _is_kind(value, kind):
         yield where, f"holds {type(value).__name__} {value!r:.40}, not a {spec.kind}"
         return
     if isinstance(value, dict):
@@ -246,6 +255,11 @@ class ResultFile:
             raise InputError(f"{what}{more}; the file was {by}, this report/reader is HypoxiaMarkersLib "
                              f"{_library_version()}", source=source, field=key or None,
                              expected=f"the {self.name} of {self.writer} (run it again with this version)")
+        return self.wrap(data)
+
+    def wrap(self, data: Mapping[str, Any]) -> ResultDict:
+        """``data`` as a :class:`ResultDict` without checking it: look-ups are checked, presence is not (for a reader
+        that accepts partial files and says itself what it lacks)."""
         return ResultDict(data, self.root, self.name)
 
     def read(self, path: Path) -> ResultDict:

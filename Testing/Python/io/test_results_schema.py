@@ -241,3 +241,13 @@ def test_declared_paths_name_every_level():
     paths = TOY.declared_paths()
     assert {"value", "detail.a", "detail.b", "stages.*", "rows[]", "rows[].name"} <= set(paths)
     assert SUMMARY_JSON.declared_paths()["parameters.a_threshold"].presence == "required"
+
+
+def test_reading_checks_the_kind_of_required_values_and_of_containers_only():
+    base = {"value": 1.5, "stages": {}, "rows": []}
+    assert TOY.load({**base, "version": 3}, "toy.json")["version"] == 3  # not required: not the reader's concern
+    for bad, key in (({**base, "value": "1.5"}, "value"), ({**base, "detail": [1]}, "detail"),
+                     ({**base, "rows": {"name": "x"}}, "rows")):
+        with pytest.raises(InputError) as error:
+            TOY.load(bad, "toy.json")
+        assert error.value.field == key
