@@ -8,9 +8,9 @@ silently became "missing" or '–' in the report. Now:
 - **writers** write through :func:`write_result`, which first checks the data against the file's declaration: a
   key declared :func:`required` or :func:`always` that the writer did not write is a :class:`ResultSchemaError`
   (a bug, found by the first test that writes the file), never a file with a key missing;
-- **readers** load through :meth:`ResultFile.read`: a missing :func:`required` key or a value of the wrong kind is an
-  :class:`~HypoxiaMarkersLib.errors.InputError` naming the file, the key and the version that wrote the file (a
-  report on a results folder of an older version says what it lacks);
+- **readers** load through :meth:`ResultFile.read`: a missing :func:`required` key, or a required value, object or
+  list of the wrong kind, is an :class:`~HypoxiaMarkersLib.errors.InputError` naming the file, the key and the
+  version that wrote the file (a report on a results folder of an older version says what it lacks);
 - the loaded data is a :class:`ResultDict`: a ``dict`` whose ``get``, ``[]`` and ``in`` raise
   :class:`ResultSchemaError` for a key the file does not declare, so a reader cannot look up a key no writer
   promises (a typo, or the old name of a renamed key);
@@ -21,6 +21,10 @@ Which keys are declared: every top-level key of each file, and below it every ke
 *open*: keys that are not declared (details kept for people, or added by a newer version) are written and read
 without complaint; they are carried along unchecked, and no reader may look them up until they are declared.
 Declaring a key is one line: ``"name": always(NUMBER),``.
+
+Why declarations and not one dataclass per file: the writers keep building the dicts they built before (the files'
+key order and number formatting stay byte for byte, and a branch adding a key changes one writer line and, if a
+reader shows it, one declaration line). The ``survival`` command's ``results.json`` is not declared: nothing reads it.
 
 Presence, the first word of a line:
 
