@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io.results_schema import SUMMARY_JSON
 from ..rules import A_THRESHOLD, HF_CUTOFF, at_or_above
 from .analysis import TumourSlice
 from .variance import long_table_from_frame
@@ -34,7 +35,8 @@ class ImageResult:
         The folder's name.
     folder : Path
     summary : dict
-        ``summary.json``.
+        ``summary.json`` (a :class:`~HypoxiaMarkersLib.io.results_schema.ResultDict`: only declared keys can be
+        looked up).
     slices : DataFrame
         ``slices.csv`` (one row per tumour slice, slice 1 = most caudal).
     """
@@ -98,6 +100,7 @@ def read_image_result(folder: Union[str, Path]) -> ImageResult:
         raise InputError(f"not valid JSON ({error})", source=str(summary_path)) from None
     if not isinstance(summary, dict):
         raise InputError("not a JSON object", source=str(summary_path))
+    summary = SUMMARY_JSON.load(summary, str(summary_path))  # a required key missing: which, and who wrote it
     try:
         slices = pd.read_csv(slices_path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -8,6 +8,8 @@ One import for the commands; the work is done in one module per concern:
 - :mod:`.masks`: tumour masks (label maps, Slicer segmentations) resampled onto the DCE grid;
 - :mod:`.volumes`: one 3D volume to and from a file, with its :class:`~HypoxiaMarkersLib.volume.Geometry`;
 - :mod:`.outputs`: atomic writers (a file or a folder appears whole or not at all).
+- :mod:`.results_schema`: the declared keys of every result file (``summary.json``, ``results.json``, ...),
+  checked by the writers and the readers.
 
 May import: numpy, SimpleITK, pydicom, the base modules and ``imaging.timing`` (frame times). Never ``pipeline``,
 ``cli``, ``report``, ``slicer`` or ``argparse`` (``Testing/Python/test_import_graph.py``).

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -72,6 +72,18 @@ def check_not_an_input(target: PathLike, inputs: Iterable[Optional[PathLike]] = 
                              "choose an output folder that does not hold the inputs")
         if source.is_dir() and _is_within(out, source):
             raise InputError(f"{option} {target} lies inside the input folder {given}: choose an output outside it")
+
+
+def report_inputs(batch_dir: PathLike, out_dir: PathLike) -> List[Path]:
+    """What a report reads: every entry of the batch folder except the report folder itself, so that ``--out``
+    may be the batch's own ``report/`` (or a new folder inside the batch) but never the batch folder, nor one of
+    its parts (``cohort/``, ``patients/`` ...)."""
+    batch = Path(batch_dir)
+    out = Path(os.path.abspath(out_dir))
+    if not batch.is_dir():
+        return [batch]
+    return [entry for entry in sorted(batch.iterdir())
+            if Path(os.path.abspath(entry)).resolve() != out.resolve()]
 
 
 #: Result folders of version 0.1.0 (before the marker): the result file and a key only that file has.

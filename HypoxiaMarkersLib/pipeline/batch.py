@@ -38,7 +38,8 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import InputError
-from ..io.outputs import MARKER, check_output_dir, write_json, written_by_this_tool
+from ..io.outputs import MARKER, check_output_dir, written_by_this_tool
+from ..io.results_schema import BATCH_JSON, GENE_SCORES_JSON, SUMMARY_JSON, write_result
 from ..io.tables import read_table
 from ..rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
 from .cohort import CohortAnalysisSettings, run_cohort
@@ -158,8 +159,8 @@ def stored_difference(job: PatientJob, fingerprint: dict) -> Optional[str]:
     if not summary_path.is_file():
         return ""
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = SUMMARY_JSON.read(summary_path)
+    except InputError:
         return "the earlier result is unreadable"
     inputs = summary.get("inputs") if isinstance(summary, dict) else None
     stored = inputs.get("fingerprint") if isinstance(inputs, dict) else None
@@ -510,7 +511,7 @@ def cohort_table(manifest: pd.DataFrame, out: Path, outcomes: Sequence[PatientOu
         gene = genes.get(patient, {})
         if patient not in ok or "gene_score" not in gene:
             continue
-        summary = json.loads((out / "patients" / patient_folder_name(patient) / "summary.json").read_text())
+        summary = SUMMARY_JSON.read(out / "patients" / patient_folder_name(patient) / "summary.json")
         record = {
             "patient": patient,
             "pfs_time": row["pfs_time"],
@@ -874,13 +875,13 @@ def run_batch(
     if not settings.report and old_report:
         stages["report"] = "not requested (the report of an earlier run was removed)"
     record["failed_stages"] = [name for name, status in stages.items() if status.startswith("failed")]
-    write_json(record, out / "batch.json")
+    write_result(BATCH_JSON, record, out / "batch.json")
     if settings.report:
         start = time.perf_counter()
         stages["report"] = _report_stage(log, out)
         timings["report"] = time.perf_counter() - start
         record["failed_stages"] = [name for name, status in stages.items() if status.startswith("failed")]
-        write_json(record, out / "batch.json")
+        write_result(BATCH_JSON, record, out / "batch.json")
     return record
 
 
@@ -903,7 +904,7 @@ def _heterogeneity_stage(log, out: Path, genes: Dict[str, dict], seed: int, fold
     scores = out / "genes" / "scores.csv"
     if scores.is_file():
         # The biopsy calls were made at the signature's cutoff: the agreement of calls must use the same one.
-        settings.gene_cutoff = float(json.loads((out / "genes" / "scores.json").read_text())["parameters"]["cutoff"])
+        settings.gene_cutoff = float(GENE_SCORES_JSON.read(out / "genes" / "scores.json")["parameters"]["cutoff"])
         biopsies = scores
     if not folders:
         return _failed(log, "heterogeneity", "no patient has an imaging result")

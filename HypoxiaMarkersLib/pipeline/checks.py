@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, Optional, Union
 
 from ..errors import InputError
 from ..rules import A_THRESHOLD, HF_CUTOFF
@@ -168,14 +168,3 @@ def prepare_output_file(out: PathLike, inputs: Iterable[Optional[PathLike]] = ()
     check_writable_location(path, option)
     return path
 
-
-def report_inputs(batch_dir: PathLike, out_dir: PathLike) -> List[Path]:
-    """What a report reads: every entry of the batch folder except the report folder itself, so that ``--out``
-    may be the batch's own ``report/`` (or a new folder inside the batch) but never the batch folder, nor one of
-    its parts (``cohort/``, ``patients/`` ...)."""
-    batch = Path(batch_dir)
-    out = Path(os.path.abspath(out_dir))
-    if not batch.is_dir():
-        return [batch]
-    return [entry for entry in sorted(batch.iterdir())
-            if Path(os.path.abspath(entry)).resolve() != out.resolve()]

@@ -119,7 +119,8 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     -------
     CohortOutput
     """
-    from ..io.outputs import atomic_output_dir, write_json
+    from ..io.outputs import atomic_output_dir
+    from ..io.results_schema import COHORT_RESULTS_JSON, write_result
     from ..io.tables import read_table
     from ..report.km_figure import plot_composite_line, plot_kaplan_meier
     from ..stats.cohort import analyse_cohort
@@ -174,6 +175,6 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
         figures["composite_line"] = "composite_line.png"
         results = result.to_dict()
         results["figures"] = figures
-        write_json(results, folder / "results.json")
+        write_result(COHORT_RESULTS_JSON, results, folder / "results.json")
         patients[PATIENT_COLUMNS].to_csv(folder / "patients.csv", index=False)
     return CohortOutput(out=Path(out), result=result, results=results)

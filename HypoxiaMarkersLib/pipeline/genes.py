@@ -225,7 +225,8 @@ def run_genes(expression_path: PathLike, out: PathLike, settings: GenesSettings,
         score_samples,
         signature_with_reference,
     )
-    from ..io.outputs import atomic_file, write_json
+    from ..io.outputs import atomic_file
+    from ..io.results_schema import GENE_SCORES_JSON, write_result
 
     s = settings
     s.check()
@@ -308,5 +309,5 @@ def run_genes(expression_path: PathLike, out: PathLike, settings: GenesSettings,
     if reference_signature is not None:
         save_signature(reference_signature, s.save_reference)
     with atomic_file(paths["json"]) as tmp:
-        write_json(record, tmp)
+        write_result(GENE_SCORES_JSON, record, tmp)
     return GenesOutput(paths=paths, samples=table, patients=patients, record=record, scores=scores)

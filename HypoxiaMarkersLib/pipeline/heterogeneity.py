@@ -183,7 +183,8 @@ def run_heterogeneity(
         read_biopsy_scores,
         read_image_result,
     )
-    from ..io.outputs import atomic_output_dir, write_json
+    from ..io.outputs import atomic_output_dir
+    from ..io.results_schema import HETEROGENEITY_JSON, write_result
 
     s = settings
     if not (images or biopsies or values):
@@ -292,7 +293,7 @@ def run_heterogeneity(
             plot_clustering(virtual.tumours, tables["clustering_curves.csv"], folder / "clustering.png")
             results["figures"] = ["clustering.png"]
         results["files"] = sorted(tables)
-        write_json(results, folder / "heterogeneity.json")
+        write_result(HETEROGENEITY_JSON, results, folder / "heterogeneity.json")
     return HeterogeneityOutput(out=Path(out), results=results, tables=tables, messages=messages, warnings=warnings)
 
 

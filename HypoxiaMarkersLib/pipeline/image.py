@@ -225,7 +225,8 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
     force : bool
         Replace an existing ``out_dir`` that holds files hypoxia-markers did not write.
     """
-    from ..io.outputs import atomic_output_dir, write_json
+    from ..io.outputs import atomic_output_dir
+    from ..io.results_schema import SUMMARY_JSON, write_result
     from ..io.volumes import write_volume
 
     with atomic_output_dir(Path(out_dir), input_paths, force=force) as tmp:
@@ -244,7 +245,7 @@ def write_imaging_result(result: ImagingResult, out_dir: Path, *, inputs: Option
         summary["thresholds_source"] = THRESHOLDS_SOURCE
         if inputs:
             summary["inputs"] = inputs
-        write_json(summary, tmp / "summary.json")
+        write_result(SUMMARY_JSON, summary, tmp / "summary.json")
     return Path(out_dir)
 
 

@@ -17,6 +17,13 @@ from typing import Any, Dict, Optional
 import pandas as pd
 
 from ..errors import InputError
+from ..io.results_schema import (
+    BATCH_JSON,
+    COHORT_RESULTS_JSON,
+    GENE_SCORES_JSON,
+    HETEROGENEITY_JSON,
+    ResultFile,
+)
 
 KNOWN_PARTS = ("batch.json", "failures.csv", "cohort_table.csv", "patients", "genes", "cohort", "heterogeneity")
 
@@ -85,7 +92,9 @@ class BatchFolder:
         return None
 
 
-def _read_json(path: Path, notes: Dict[str, str], key: str) -> Optional[dict]:
+def _read_json(path: Path, notes: Dict[str, str], key: str, declared: ResultFile) -> Optional[dict]:
+    """The file checked against its declaration (:mod:`~HypoxiaMarkersLib.io.results_schema`), or None and a note
+    saying why (not found, unreadable, or a required key missing and which version wrote the file)."""
     if not path.is_file():
         notes[key] = f"{path.name} not found"
         return None
@@ -97,7 +106,11 @@ def _read_json(path: Path, notes: Dict[str, str], key: str) -> Optional[dict]:
     if not isinstance(data, dict):
         notes[key] = f"{path.name} is not a JSON object"
         return None
-    return data
+    try:
+        return declared.load(data, path.name)
+    except InputError as error:
+        notes[key] = str(error)
+        return None
 
 
 def _read_csv(path: Path, notes: Dict[str, str], key: str, *, empty_ok: bool = False) -> Optional[pd.DataFrame]:
@@ -131,7 +144,7 @@ def read_batch(batch_dir) -> BatchFolder:
                          expected=f"some of {', '.join(KNOWN_PARTS)}")
     batch = BatchFolder(path=path)
     notes = batch.notes
-    batch.batch = _read_json(path / "batch.json", notes, "batch")
+    batch.batch = _read_json(path / "batch.json", notes, "batch", BATCH_JSON)
     batch.failures = _read_csv(path / "failures.csv", notes, "failures", empty_ok=True)
     batch.cohort_table = _read_csv(path / "cohort_table.csv", notes, "cohort_table")
     _read_images(path / "patients", batch)
@@ -140,11 +153,11 @@ def read_batch(batch_dir) -> BatchFolder:
     if (genes / "scores_patients.csv").is_file():
         batch.gene_patients = _read_csv(genes / "scores_patients.csv", notes, "gene_patients")
     if (genes / "scores.json").is_file():
-        batch.gene_results = _read_json(genes / "scores.json", notes, "gene_results")
-    batch.cohort = _read_json(path / "cohort" / "results.json", notes, "cohort")
+        batch.gene_results = _read_json(genes / "scores.json", notes, "gene_results", GENE_SCORES_JSON)
+    batch.cohort = _read_json(path / "cohort" / "results.json", notes, "cohort", COHORT_RESULTS_JSON)
     batch.cohort_patients = _read_csv(path / "cohort" / "patients.csv", notes, "cohort_patients")
     het = path / "heterogeneity"
-    batch.heterogeneity = _read_json(het / "heterogeneity.json", notes, "heterogeneity")
+    batch.heterogeneity = _read_json(het / "heterogeneity.json", notes, "heterogeneity", HETEROGENEITY_JSON)
     if het.is_dir():
         for csv in sorted(het.glob("*.csv")):
             table = _read_csv(csv, notes, f"heterogeneity/{csv.name}")

@@ -610,6 +610,8 @@ def parse_gene_score(text: str) -> Optional[float]:
 
 def composite_line_from_results(path: PathLike) -> Tuple[float, float, str]:
     """The composite line (x0, y0) of a cohort's ``results.json`` (``hypoxia-markers cohort``)."""
+    from ..io.results_schema import COHORT_RESULTS_JSON
+
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -620,6 +622,7 @@ def composite_line_from_results(path: PathLike) -> Tuple[float, float, str]:
                          expected="a cohort results.json") from None
     line = None
     if isinstance(data, dict):
+        data = COHORT_RESULTS_JSON.wrap(data)  # partial files are accepted; the keys looked up must be declared
         line = data.get("line")
         if not (isinstance(line, dict) and "x0" in line):
             composite = data.get("composite")

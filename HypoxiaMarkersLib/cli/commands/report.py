@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...pipeline.checks import prepare_output_dir, report_inputs
+    from ...io.outputs import report_inputs
+    from ...pipeline.checks import prepare_output_dir
     from ...report.page import write_report
 
     batch = Path(args.batch)

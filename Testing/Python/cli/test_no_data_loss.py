@@ -18,7 +18,7 @@ import pytest
 
 from HypoxiaMarkersLib.cli import main
 from HypoxiaMarkersLib.imaging.phantom import make_phantom, write_phantom
-from HypoxiaMarkersLib.pipeline.checks import report_inputs
+from HypoxiaMarkersLib.io.outputs import report_inputs
 
 from helpers.paths import REPO_ROOT
 
