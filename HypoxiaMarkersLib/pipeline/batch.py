@@ -568,6 +568,11 @@ class BatchSettings:
         Follow-up censored beyond this many months (None: not censored); ``time_unit`` of ``pfs_time``.
     heterogeneity, report : bool
         Run the heterogeneity analysis; write the report.
+    synthetic : bool
+        The data are synthetic (the demo's): recorded in ``batch.json`` so that the report says so in its title.
+    truth_table : str, optional
+        The synthetic cohort's true values (the demo's ``truth.csv``), compared with the recovered ones in the
+        report.
     """
 
     workers: int = 1
@@ -586,6 +591,8 @@ class BatchSettings:
     time_unit: str = "months"
     heterogeneity: bool = True
     report: bool = True
+    synthetic: bool = False
+    truth_table: Optional[str] = None
 
     def record(self) -> dict:
         """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",

@@ -17,6 +17,7 @@ from .context import MARKER_TITLES, MARKERS, Context, batch_dict, flatten, stage
 from .fit_quality import fit_quality_table
 from .formats import DASH, fmt_frac, fmt_int, fmt_num, fmt_p, hr_text, p_text
 from .survival_section import section_survival
+from .truth_section import section_truth
 
 if TYPE_CHECKING:
     from .page import Page
@@ -29,7 +30,12 @@ BACKGROUND_FILES = ("t2w_on_dce.nrrd", "t2w.nrrd", "dce_post_contrast.nrrd", "dc
 def _section_overview(page: Page, ctx: Context) -> None:
     batch = ctx.batch
     page.start("overview", "Overview")
-    facts = [("Patients with image results (patients/)", str(len(batch.images)))]
+    if batch.synthetic:
+        page.add('<p class="key"><strong>Synthetic data.</strong> This batch analysed a synthetic cohort (batch.json: '
+                 'synthetic = true, written by the demo), not patients; its truth is known and compared with what '
+                 'was recovered in the section "Synthetic data: recovered against true values".</p>')
+    facts = [("Data", "synthetic (demo)" if batch.synthetic else "as given (not marked synthetic)"),
+             ("Patients with image results (patients/)", str(len(batch.images)))]
     for name, value in batch_dict(batch, "counts").items():
         facts.append((f"batch.json: {str(name).replace('_', ' ')}", fmt_int(value) if _finite(value) else str(value)))
     if batch.cohort_table is not None:
@@ -420,5 +426,5 @@ def _section_parameters(page: Page, ctx: Context) -> None:
                      lambda: page.table(["parameter", "value"], flat))
 
 
-SECTIONS = (_section_overview, section_survival, _section_imaging, _section_genes, _section_heterogeneity,
-            _section_patients, _section_parameters)
+SECTIONS = (_section_overview, section_truth, section_survival, _section_imaging, _section_genes,
+            _section_heterogeneity, _section_patients, _section_parameters)
