@@ -18,10 +18,15 @@ import pandas as pd
 
 from .context import Context
 from .figure_files import new_figure, save_figure
-from .formats import fmt_frac
+from .formats import DASH
 
 if TYPE_CHECKING:
     from .page import Page
+
+
+def _error(value: float, sign: bool = False) -> str:
+    """An error of HF with three decimals (errors are small: two would round most of them to 0.01 or 0.02)."""
+    return (f"{value:+.3f}" if sign else f"{value:.3f}") if np.isfinite(value) else DASH
 
 
 @dataclass
@@ -97,8 +102,8 @@ def plot_recovered_against_true(comparison: TruthComparison, path: Path) -> Path
     ax.set_aspect("equal")
     ax.set_xlabel("True hypoxic fraction of the phantom (0–1)")
     ax.set_ylabel("Recovered hypoxic fraction (0–1)")
-    ax.text(0.98, 0.03, f"mean |error| = {fmt_frac(comparison.mean_abs_error)}\nmax |error| = "
-                        f"{fmt_frac(comparison.max_abs_error)}\nbias = {comparison.bias:+.3f}",
+    ax.text(0.98, 0.03, f"mean |error| = {_error(comparison.mean_abs_error)}\nmax |error| = "
+                        f"{_error(comparison.max_abs_error)}\nbias = {_error(comparison.bias, True)}",
             transform=ax.transAxes, ha="right", va="bottom", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     return save_figure(figure, path)
@@ -121,10 +126,10 @@ def section_truth(page: Page, ctx: Context) -> None:
     truth = pd.read_csv(path)
     comparison = compare_with_truth(truth, batch.cohort_table, batch.cohort_patients)
     rows = [["truth table", str(path)], ["patients compared (HF)", str(len(comparison.fractions))],
-            ["mean absolute error of HF", fmt_frac(comparison.mean_abs_error)],
-            ["largest absolute error of HF", fmt_frac(comparison.max_abs_error)],
-            ["bias of HF (recovered − true, mean)", f"{comparison.bias:+.3f}" if np.isfinite(comparison.bias)
-             else "–"], ["root mean square error of HF", fmt_frac(comparison.rmse)],
+            ["mean absolute error of HF", _error(comparison.mean_abs_error)],
+            ["largest absolute error of HF", _error(comparison.max_abs_error)],
+            ["bias of HF (recovered − true, mean)", _error(comparison.bias, True)],
+            ["root mean square error of HF", _error(comparison.rmse)],
             ["patients in their true group", f"{comparison.n_same_group} of {comparison.n_grouped}"]]
     page.table(["", ""], rows, table_id="table-truth",
                caption="Recovered whole-tumour hypoxic fraction (cohort_table.csv) against the phantom's true one "
@@ -132,8 +137,9 @@ def section_truth(page: Page, ctx: Context) -> None:
                        "T2W), and recovered against true groups 1–4.")
     if len(comparison.fractions):
         caption = (f"Recovered against true whole-tumour hypoxic fraction of n = {len(comparison.fractions)} "
-                   f"synthetic patients; grey: identity. Mean absolute error {fmt_frac(comparison.mean_abs_error)}, "
-                   f"largest {fmt_frac(comparison.max_abs_error)}, bias {comparison.bias:+.3f}." + ctx.seed_text)
+                   f"synthetic patients; grey: identity. Mean absolute error {_error(comparison.mean_abs_error)}, "
+                   f"largest {_error(comparison.max_abs_error)}, bias {_error(comparison.bias, True)}."
+                   + ctx.seed_text)
         page.figure("truth_hypoxic_fraction", "Synthetic data: recovered against true hypoxic fraction", caption,
                     lambda out: plot_recovered_against_true(comparison, out))
     if comparison.n_grouped:

@@ -86,8 +86,7 @@ def plot_slice_classification(data: SliceClassification, path: Path, *, hf_cutof
     n = len(data.patients)
     figure = new_figure((max(6.0, min(15.0, 2.5 + 0.16 * n)), 3.4 + 0.12 * data.matrix.shape[0]))
     ax = figure.add_subplot(1, 1, 1)
-    cmap = colors.ListedColormap([LESS_COLOUR, MORE_COLOUR])
-    cmap.set_bad("white")
+    cmap = colors.ListedColormap([LESS_COLOUR, MORE_COLOUR])  # masked cells (no slice) stay white
     ax.imshow(np.ma.masked_invalid(data.matrix), cmap=cmap, vmin=0, vmax=1, origin="lower", aspect="auto",
               interpolation="nearest", extent=(-0.5, n - 0.5, 0.5, data.matrix.shape[0] + 0.5))
     # Thin white lines between tumours, black ones between groups.
