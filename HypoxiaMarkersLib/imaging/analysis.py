@@ -157,6 +157,9 @@ class ImagingResult:
     fit_quality: Optional[FitQuality] = None  # poor fits counted (at a bound, low R²), HF with and without them
     fit_engine: str = "numpy"  # the Brix fit engine that ran: "numba" (compiled) or "numpy"
     baseline_frames_auto: Optional[int] = None  # detected from the mean curve when baseline_frames was given
+    # The DICOM series read (io.dicom.DicomReference: patient, study, frame of reference), None for other
+    # inputs: what a DICOM export of the maps refers to.
+    dicom_reference: Optional[object] = None
 
     @property
     def biopsy_slice(self) -> SliceFraction:

@@ -167,7 +167,8 @@ def _read_path(path: Path, progress=None) -> _Raw:
         from .dicom import read_dicom_series
 
         dicom = read_dicom_series(path, progress=progress)
-        return _Raw(dicom.signal, dicom.geometry, dicom.times_s, dicom.time_source, dict(dicom.metadata))
+        metadata = dict(dicom.metadata, dicom_reference=dicom.reference)  # for a DICOM export of the results
+        return _Raw(dicom.signal, dicom.geometry, dicom.times_s, dicom.time_source, metadata)
     suffix = _suffix(path)
     if suffix in (".nrrd", ".nhdr", ".seq.nrrd", ".seq.nhdr"):
         return _read_nrrd(path)

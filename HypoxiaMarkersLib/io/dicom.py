@@ -33,6 +33,15 @@ _HEADER_TAGS = [
     "ContentDate", "TemporalPositionIdentifier", "TemporalResolution", "NumberOfTemporalPositions",
 ]
 
+#: Patient, study and frame-of-reference attributes kept from the series for the DICOM export (io/dicom_out.py):
+#: the maps and segmentations it writes belong to the same patient, study and frame of reference.
+IDENTITY_TAGS = (
+    "SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+    "StudyID", "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
+    "FrameOfReferenceUID", "PositionReferenceIndicator", "Modality",
+)
+_HEADER_TAGS += [tag for tag in IDENTITY_TAGS if tag not in _HEADER_TAGS]
+
 _DATE_EPOCH = datetime.date(2000, 1, 1).toordinal()
 
 # Two slice positions closer than this (mm, along the slice normal) are the same slice.
@@ -57,6 +66,8 @@ class DicomSeries:
         ``files[t][k]``: the file of frame t, slice k.
     metadata : dict
         Series description, number, UID, and notes on how the times were derived.
+    reference : DicomReference
+        Patient, study and frame of reference, and the first frame's images: what a DICOM export refers to.
     """
 
     signal: np.ndarray
@@ -65,6 +76,39 @@ class DicomSeries:
     time_source: str
     files: List[List[Path]]
     metadata: dict = field(default_factory=dict)
+    reference: Optional[DicomReference] = None
+
+
+@dataclass
+class DicomReference:
+    """What a DICOM export of results needs from the series read (a few attributes, no pixel data).
+
+    Attributes
+    ----------
+    identity : pydicom Dataset
+        The :data:`IDENTITY_TAGS` present in the series' first file (patient, study, frame of reference).
+    series_instance_uid : str
+    slice_images : list of (str, str)
+        ``(SOPClassUID, SOPInstanceUID)`` of the first frame's image of each slice, in slice order k: the images
+        a derived map or segmentation frame refers to.
+    """
+
+    identity: object
+    series_instance_uid: str
+    slice_images: List[Tuple[str, str]]
+
+
+def _reference(headers: Sequence[_Header], first_frame: Sequence[int]) -> DicomReference:
+    from pydicom.dataset import Dataset
+
+    first = headers[first_frame[0]].ds
+    identity = Dataset()
+    for tag in IDENTITY_TAGS:
+        if tag in first:
+            identity[tag] = first[tag]
+    images = [(str(headers[n].ds.get("SOPClassUID", "")), str(headers[n].ds.get("SOPInstanceUID", "")))
+              for n in first_frame]
+    return DicomReference(identity, str(first.get("SeriesInstanceUID", "")), images)
 
 
 @dataclass
@@ -456,7 +500,8 @@ def read_dicom_series(
         "skipped_files": skipped,
         **notes,
     }
-    return DicomSeries(signal, geometry, times, time_source, files, metadata)
+    first_frame = [int(np.flatnonzero((slice_index == k) & (frame_index == 0))[0]) for k in range(n_slices)]
+    return DicomSeries(signal, geometry, times, time_source, files, metadata, _reference(headers, first_frame))
 
 
 def _pixels(pydicom, path: Path, shape: Tuple[int, int]) -> np.ndarray:
@@ -486,4 +531,4 @@ def _pixels(pydicom, path: Path, shape: Tuple[int, int]) -> np.ndarray:
     return values
 
 
-__all__ = ["DicomSeries", "read_dicom_series"]
+__all__ = ["DicomReference", "DicomSeries", "IDENTITY_TAGS", "read_dicom_series"]

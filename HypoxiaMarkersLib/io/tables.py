@@ -89,11 +89,11 @@ def read_table(
             header = _header_line(path)
             if not header.strip():
                 raise InputError("the file is empty", source=str(path), expected=f"a {what} with a header row")
-            # The python engine, as the cohort tables were always read: its number parsing is pandas' own and can be
-            # one unit in the last place off Python's float() (0.13203166666666663 -> 0.1320316666666666);
-            # float_precision="round_trip" would be exact but moves every cohort statistic by ~1e-15.
-            table = pd.read_csv(path, sep=_delimiter(path, header), engine="python", encoding="utf-8-sig",
-                                dtype=str if text else None, keep_default_na=not text,
+            # Numbers exactly as written: pandas' fast float parser (and its python engine) can be one unit in the
+            # last place off Python's float() (0.13203166666666663 -> 0.1320316666666666), so a value written by
+            # one stage would not be the value the next stage reads; "round_trip" parses as float() does.
+            table = pd.read_csv(path, sep=_delimiter(path, header), engine="c", float_precision="round_trip",
+                                encoding="utf-8-sig", dtype=str if text else None, keep_default_na=not text,
                                 skipinitialspace=skip_initial_space)
     except InputError:
         raise

@@ -42,6 +42,7 @@ from ..io.outputs import MARKER, check_output_dir, write_json, written_by_this_t
 from ..io.tables import read_table
 from ..rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
 from .cohort import CohortAnalysisSettings, run_cohort
+from .dicom_export import DicomExport, DicomIdentity, dicom_results, is_dicom_input
 from .genes import GenesSettings, read_genes_input, run_genes
 from .heterogeneity import HeterogeneitySettings, run_heterogeneity
 from .image import ImageSources, analyse_image, write_imaging_result
@@ -74,6 +75,7 @@ class PatientJob:
     imaging: Dict[str, object] = field(default_factory=dict)
     force: bool = False
     problem: str = ""  # the manifest row's imaging cells are invalid: the patient fails with this reason
+    dicom_out: Optional[str] = None  # the patient's folder of DICOM results (batch --dicom-out), or None
 
 
 @dataclass
@@ -183,9 +185,13 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         return PatientOutcome(job.patient, FAILED, error=job.problem)
     fingerprint = input_fingerprint(job)
     difference = stored_difference(job, fingerprint)
-    if difference is None and not job.force:
+    dicom_missing = job.dicom_out is not None and not written_by_this_tool(Path(job.dicom_out))
+    if difference is None and not job.force and not dicom_missing:
         return PatientOutcome(job.patient, SKIPPED)
-    reason = "--force" if difference is None else difference
+    if difference is None:  # the result stands: refitted for --force, or to write its missing DICOM results
+        reason = "--force" if job.force else "no DICOM results yet (--dicom-out)"
+    else:
+        reason = difference
     start = time.perf_counter()
     try:
         sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
@@ -198,7 +204,8 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         inputs = sources.record()
         del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
         inputs.update(patient=job.patient, fingerprint=fingerprint)
-        write_imaging_result(result, out, inputs=inputs)
+        with dicom_results(result, _dicom_export(job), force=job.force):  # both folders, or neither
+            write_imaging_result(result, out, inputs=inputs)
     except InputError as error:
         _remove_stale_result(out, difference)
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error), refit_reason=reason)
@@ -207,6 +214,14 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start,
                               f"unexpected {type(error).__name__}: {error}", refit_reason=reason)
     return PatientOutcome(job.patient, DONE, time.perf_counter() - start, refit_reason=reason, warnings=messages)
+
+
+def _dicom_export(job: PatientJob) -> Optional[DicomExport]:
+    # A DICOM series names its own patient; any other input is filed under the manifest's patient ID.
+    if job.dicom_out is None:
+        return None
+    identity = None if is_dicom_input(job.dce) else DicomIdentity(patient_id=job.patient)
+    return DicomExport(out=job.dicom_out, identity=identity)
 
 
 def _remove_stale_result(out: Path, difference: Optional[str]) -> None:
@@ -278,12 +293,15 @@ def _optional(row: pd.Series, column: str, kind: Callable, path: Path, *, minimu
     return number
 
 
-def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path) -> List[PatientJob]:
+def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path,
+                 dicom_out: Optional[Path] = None) -> List[PatientJob]:
     """One job per manifest row; a row whose imaging cells are invalid gets a job that fails with the reason (that
-    patient goes into failures.csv, the others are analysed)."""
+    patient goes into failures.csv, the others are analysed). With ``dicom_out``, each patient's DICOM results go
+    into ``dicom_out/<patient folder>``."""
     jobs = []
     for _, row in manifest.iterrows():
         folder = str(out / "patients" / patient_folder_name(row["patient"]))
+        dicom = None if dicom_out is None else str(Path(dicom_out) / patient_folder_name(row["patient"]))
         try:
             baseline = _optional(row, "baseline_frames", int, source, minimum=1)
             settings = dict(imaging)
@@ -294,11 +312,11 @@ def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: boo
                 label=_optional(row, "label", int, source, minimum=1), segment=_optional(row, "segment", str, source),
                 times=_optional(row, "times", str, source),
                 frame_interval=_optional(row, "frame_interval", float, source, minimum=0, strict=True),
-                imaging=settings, force=force,
+                imaging=settings, force=force, dicom_out=dicom,
             ))
         except InputError as error:
             jobs.append(PatientJob(patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
-                                   force=force, problem=str(error)))
+                                   force=force, problem=str(error), dicom_out=dicom))
     return jobs
 
 
@@ -591,6 +609,7 @@ class BatchSettings:
     time_unit: str = "months"
     heterogeneity: bool = True
     report: bool = True
+    dicom_out: Optional[Union[str, Path]] = None  # each patient's DICOM results in a subfolder (batch --dicom-out)
     synthetic: bool = False
     truth_table: Optional[str] = None
 
@@ -599,6 +618,7 @@ class BatchSettings:
         60 → "60", None → "none"), as the batch has always recorded them."""
         record = asdict(self)
         record["signature"] = None if self.signature is None else str(self.signature)
+        record["dicom_out"] = None if self.dicom_out is None else str(self.dicom_out)
         for key in ("imaging_cutoff", "gene_cutoff"):
             value = record[key]
             record[key] = value if isinstance(value, str) else f"{value:g}"
@@ -722,6 +742,17 @@ def prepare_output(out: Path, inputs: Sequence[str], *, force: bool) -> Path:
     return out
 
 
+def prepare_dicom_output(dicom_out: Path, out: Path, inputs: Sequence[str], *, force: bool) -> None:
+    """Check ``--dicom-out`` before any work: highdicom importable (Python 3.10+), a folder that is no input, holds
+    no input, lies outside ``out`` (and does not hold it), and is new, empty or written by this tool (or ``force``).
+    Patients' subfolders are replaced one by one, each atomically."""
+    from ..io.dicom_out import check_dicom_export
+    from .dicom_export import check_dicom_folder
+
+    check_dicom_export()
+    check_dicom_folder(dicom_out, inputs, results_out=out, force=force)
+
+
 def mark_as_written(folder: Path) -> None:
     """Put the marker of :mod:`~HypoxiaMarkersLib.io.outputs` into a folder the batch or demo writes into (so that
     a later run recognises it as the tool's own)."""
@@ -765,8 +796,16 @@ def run_batch(
     manifest_path = Path(manifest_path).absolute()
     manifest = read_manifest(manifest_path)
     check_settings(settings, [c for c in manifest.columns if c not in KNOWN_COLUMNS])
-    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path)
-    out = prepare_output(out, manifest_inputs(manifest, manifest_path, settings), force=settings.force)
+    dicom_out = None if settings.dicom_out is None else Path(settings.dicom_out).absolute()
+    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path,
+                        dicom_out=dicom_out)
+    inputs = manifest_inputs(manifest, manifest_path, settings)
+    if dicom_out is not None:
+        prepare_dicom_output(dicom_out, out, inputs, force=settings.force)
+    out = prepare_output(out, inputs, force=settings.force)
+    if dicom_out is not None:
+        dicom_out.mkdir(parents=True, exist_ok=True)
+        mark_as_written(dicom_out)
     manifest.to_csv(out / "manifest.csv", index=False)
     timings: Dict[str, float] = {}
 

@@ -29,6 +29,7 @@ from .checks import check_imaging_parameters, check_injection_duration, check_la
 
 if TYPE_CHECKING:  # the science is imported when a stage runs, so that `hypoxia-markers --help` stays light
     from ..imaging.analysis import ImagingParameters, ImagingResult
+    from .dicom_export import DicomExport
 
 PathLike = Union[str, Path]
 
@@ -126,6 +127,7 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
         result = analyse_dce(series, mask, parameters, progress=callback)
     result.warnings[:0] = [str(w.message) for w in mask_warnings]
     record_baseline_frames(result, detected)
+    result.dicom_reference = series.metadata.get("dicom_reference")
     return result
 
 
@@ -165,7 +167,8 @@ def record_baseline_frames(result: ImagingResult, detected: Optional[int]) -> No
 
 
 def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], out: PathLike, *,
-              progress: ProgressFactory = no_progress, force: bool = False) -> ImagingResult:
+              progress: ProgressFactory = no_progress, force: bool = False,
+              dicom: Optional[DicomExport] = None) -> ImagingResult:
     """The ``image`` command: fit one tumour and write its maps, tables and summary into ``out`` (atomically).
 
     Parameters
@@ -179,6 +182,8 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
         Progress factory, see :func:`analyse_image`.
     force : bool
         Replace an existing ``out`` that holds files hypoxia-markers did not write (never an input).
+    dicom : DicomExport, optional
+        Also write the maps and the segmentation as DICOM (``--dicom-out``); checked before the fit.
 
     Returns
     -------
@@ -191,8 +196,16 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     check_imaging_parameters(parameters)
     input_paths = [*sources.dce, sources.mask]
     prepare_output_dir(out, input_paths, force=force)
+    from .dicom_export import check_dicom_export_settings, dicom_results
+
+    if dicom is not None:
+        check_dicom_export_settings(dicom, sources.dce, input_paths, results_out=out, force=force)
     result = analyse_image(sources, parameters, progress=progress)
-    write_imaging_result(result, out, inputs=sources.record(), input_paths=input_paths, force=force)
+    inputs = sources.record()
+    if dicom is not None:
+        inputs["dicom_out"] = dicom.record()
+    with dicom_results(result, dicom, input_paths, force=force):  # both folders, or neither
+        write_imaging_result(result, out, inputs=inputs, input_paths=input_paths, force=force)
     return result
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEST_DATA = REPO_ROOT / "Testing" / "Data"
+from helpers.paths import TEST_DATA
 
 
 def _unpack(archive: Path, into: Path) -> None:

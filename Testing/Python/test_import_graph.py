@@ -14,7 +14,9 @@ from typing import Dict, List, Set, Tuple
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "HypoxiaMarkersLib"
+from helpers.paths import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "HypoxiaMarkersLib"
 SCIENCE = ("io", "imaging", "genes", "stats", "heterogeneity")
 BASE = ("errors", "progress", "volume", "rules")
 UPPER = ("pipeline", "cli", "report", "slicer")

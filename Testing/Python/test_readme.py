@@ -7,7 +7,8 @@ import runpy
 import subprocess
 
 import pytest
-from conftest import REPO_ROOT
+
+from helpers.paths import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 

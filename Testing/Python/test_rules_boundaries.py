@@ -11,7 +11,6 @@ library.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,8 @@ from HypoxiaMarkersLib.stats.cutoff import fixed_cutoff
 from HypoxiaMarkersLib.stats.survival import newton_efron
 from HypoxiaMarkersLib.volume import Geometry
 
-REFERENCE = Path(__file__).parent / "reference"
+from helpers.paths import REFERENCE
+
 A, HF, ZERO = rules.A_THRESHOLD, rules.HF_CUTOFF, rules.GENE_SCORE_CUTOFF
 MORE, LESS = "more hypoxic", "less hypoxic"
 

@@ -47,6 +47,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="CSV with one row per patient")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--dicom-out", type=Path, default=None, metavar="DIR",
+                        help="also write each patient's maps and segmentation as DICOM into DIR/<patient> (as "
+                             "`image --dicom-out`; a series that is not DICOM is filed under the manifest's patient "
+                             "ID; needs Python 3.10+ and pip install \"HypoxiaMarkersLib[dicom]\")")
     add_batch_options(parser)
     parser.set_defaults(func=run)
 
@@ -102,6 +106,7 @@ def settings_from(args: argparse.Namespace):
         gene_cutoff=parse_cutoff(args.gene_cutoff, "--gene-cutoff"), permutations=args.permutations,
         seed=args.seed, horizon=parse_horizon(args.horizon), time_unit=args.time_unit,
         heterogeneity=not args.no_heterogeneity, report=not args.no_report,
+        dicom_out=getattr(args, "dicom_out", None),
     )
 
 

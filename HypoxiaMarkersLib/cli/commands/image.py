@@ -69,8 +69,41 @@ def register(subparsers) -> None:
                               "fraction: a sensitivity check, not a correction)")
     quality.add_argument("--exclude-bound-fits", action="store_true",
                          help="leave voxels whose fit ended on a parameter bound out of the hypoxic fraction")
+    dicom = parser.add_argument_group(
+        "DICOM export (needs Python 3.10+ and pip install \"HypoxiaMarkersLib[dicom]\")")
+    dicom.add_argument("--dicom-out", type=Path, default=None, metavar="DIR",
+                       help="also write A_Brix, k_ep, k_el and R² as DICOM Parametric Maps and the tumour and its "
+                            "hypoxic voxels as a DICOM Segmentation into DIR (for PACS and planning systems)")
+    dicom.add_argument("--patient-id", default=None,
+                       help="PatientID of the DICOM results when the DCE series is not DICOM (required then; a "
+                            "DICOM series gives its own)")
+    dicom.add_argument("--patient-name", default="", help="PatientName (FAMILY^GIVEN) of the DICOM results when the "
+                                                          "DCE series is not DICOM (default: empty)")
+    dicom.add_argument("--study-instance-uid", default=None,
+                       help="StudyInstanceUID to file the DICOM results in when the DCE series is not DICOM "
+                            "(default: a new study)")
     add_quiet(parser)
     parser.set_defaults(func=run)
+
+
+def dicom_export_from(args: argparse.Namespace):
+    """The :class:`~HypoxiaMarkersLib.pipeline.dicom_export.DicomExport` of ``--dicom-out`` and the identity options
+    (None without ``--dicom-out``; identity options without it are refused)."""
+    from ...errors import InputError
+    from ...pipeline.dicom_export import DicomExport, DicomIdentity
+
+    given = [option for option, value in (("--patient-id", args.patient_id), ("--patient-name", args.patient_name),
+                                          ("--study-instance-uid", args.study_instance_uid)) if value]
+    if args.dicom_out is None:
+        if given:
+            raise InputError(f"{given[0]} names the patient of DICOM results, but no --dicom-out was given",
+                             source=given[0], expected="--dicom-out DIR with it, or neither")
+        return None
+    identity = None
+    if given:
+        identity = DicomIdentity(patient_id=args.patient_id or "", patient_name=args.patient_name or "",
+                                 study_instance_uid=args.study_instance_uid)
+    return DicomExport(out=args.dicom_out, identity=identity)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,12 +127,13 @@ def run(args: argparse.Namespace) -> int:
         min_r2=args.min_r2, exclude_bound_fits=args.exclude_bound_fits,
     )
     result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet),
-                       force=args.force)
+                       force=args.force, dicom=dicom_export_from(args))
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "
         f"{result.n_fitted} of {result.n_tumour_voxels} tumour voxels fitted (converged or at a bound), "
         f"{result.n_failed} failed; biopsy slice {biopsy.slice}: {biopsy.hypoxic_fraction:.3f}. Results in {args.out}"
+        + (f"; DICOM in {args.dicom_out}" if args.dicom_out is not None else "")
     )
     if result.fit_quality is not None:
         print(fit_quality_line(result.fit_quality))

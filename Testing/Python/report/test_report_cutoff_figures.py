@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 import pytest
-from r_reference import reference_case
 
 from HypoxiaMarkersLib.report.cutoff_figures import cutoff_curve, forest_rows, plot_cutoff_curve, plot_forest
 from HypoxiaMarkersLib.stats.cutoff import fixed_cutoff, optimal_cutoff
+
+from helpers.r_reference import reference_case
 
 CASES = ["rossi_prio", "lung_karno", "gbsg2_pnodes"]
 

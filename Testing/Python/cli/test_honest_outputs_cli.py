@@ -17,6 +17,8 @@ from HypoxiaMarkersLib.imaging.brix import STATUS_HIT_BOUND
 from HypoxiaMarkersLib.io.volumes import read_volume, write_volume
 from HypoxiaMarkersLib.report.km_figure import risk_ticks
 
+from helpers.cohorts import synthetic_cohort
+
 NUMBER = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
@@ -148,6 +150,7 @@ def km_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_days_without_time_unit_cannot_silently_cut_follow_up(shared_data, tmp_path, capsys, km_calls):
     table = shared_data / "tcga-cesc-clinical" / "cesc_os.csv"
     args = ["survival", table, "--time", "os_days", "--event", "os_event", "--marker", "age", "--permutations", "50",
@@ -187,9 +190,8 @@ def test_searched_cutoff_shows_the_adjusted_p_first(shared_data, tmp_path, capsy
     assert cutoff["p_headline"] > 0.05 > results["logrank"]["p"]  # 0.109 against the naive 0.0071
 
 
+@pytest.mark.slow
 def test_cohort_headlines_the_optimism_corrected_hr(tmp_path, capsys, km_calls):
-    from test_survival_cli import synthetic_cohort
-
     path = tmp_path / "cohort.csv"
     synthetic_cohort().to_csv(path, index=False)
     out = tmp_path / "cohort"
@@ -259,12 +261,11 @@ def test_slicer_summary_shows_fit_quality_and_warnings(invivo_tissue):
     assert "Oslo, 1.5 T" in html
 
 
+@pytest.mark.slow
 def test_both_rule_on_searched_cutoffs_labels_its_p_as_unadjusted(tmp_path, capsys, km_calls):
     """With --imaging-cutoff optimal the both-rule's groups rest on a cutoff chosen from the data: no adjusted p
     exists for it, and its log-rank p says it is unadjusted (results, KM annotation, report wording); with fixed
     cutoffs it is a plain log-rank p."""
-    from test_survival_cli import synthetic_cohort
-
     path = tmp_path / "cohort.csv"
     synthetic_cohort().to_csv(path, index=False)
     common = ["cohort", path, "--id", "patient", "--time", "pfs_months", "--event", "pfs_event", "--imaging", "hf",

@@ -46,6 +46,7 @@ def test_natural_order_of_numbered_names():
     assert frame_file_order(mixed) == (mixed, None)
 
 
+@pytest.mark.slow
 def test_frames_in_shell_order_are_read_in_time_order(phantom_folder):
     folder, phantom = phantom_folder
     given = shell_order(folder / "frames")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +17,9 @@ from HypoxiaMarkersLib.heterogeneity.virtual_biopsy import (
 )
 from HypoxiaMarkersLib.imaging.phantom import hypoxic_pattern
 
-REFERENCE = Path(__file__).parent / "reference" / "heterogeneity"
+from helpers import paths
+
+REFERENCE = paths.REFERENCE / "heterogeneity"
 
 
 def ellipse(radius_rows: float, radius_columns: float = None) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,9 @@ from HypoxiaMarkersLib.heterogeneity.variance import (
 )
 from HypoxiaMarkersLib.pipeline.heterogeneity import read_long_table
 
-REFERENCE = Path(__file__).parent / "reference" / "heterogeneity"
+from helpers import paths
+
+REFERENCE = paths.REFERENCE / "heterogeneity"
 
 
 def test_hand_computation_on_a_small_unbalanced_table():

@@ -14,7 +14,6 @@ import itertools
 
 import numpy as np
 import pytest
-from r_reference import CASES, reference_case
 from scipy import stats
 
 from HypoxiaMarkersLib.errors import InputError
@@ -28,6 +27,8 @@ from HypoxiaMarkersLib.stats.cutoff import (
     p_lausen_schumacher_1994,
     score_statistics,
 )
+
+from helpers.r_reference import CASES, reference_case
 
 
 def load(case, request):

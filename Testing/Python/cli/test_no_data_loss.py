@@ -20,6 +20,8 @@ from HypoxiaMarkersLib.cli import main
 from HypoxiaMarkersLib.imaging.phantom import make_phantom, write_phantom
 from HypoxiaMarkersLib.pipeline.checks import report_inputs
 
+from helpers.paths import REPO_ROOT
+
 SIX = {"DDIT3": [7.13, 8.42, 7.9, 9.05, 6.61], "ERO1A": [10.27, 9.88, 10.01, 9.12, 10.64],
        "KCTD11": [8.8, 8.15, 8.31, 7.42, 8.97], "P4HA2": [9.6, 11.02, 10.4, 10.77, 9.93],
        "STC2": [6.05, 7.71, 6.88, 5.5, 7.02], "UPK1A": [5.2, 4.76, 5.11, 5.93, 4.44]}
@@ -130,6 +132,7 @@ def test_unsafe_out_is_refused_with_every_byte_unchanged(user, command, case, ca
     assert tree_hashes(user.parent) == before  # nothing changed, nothing added (no .partial-* either)
 
 
+@pytest.mark.slow
 def test_force_replaces_a_foreign_folder_but_never_an_input(user, tmp_path):
     foreign = tmp_path / "results"
     foreign.mkdir()
@@ -230,7 +233,7 @@ sys.exit(main(["phantom", "--out", sys.argv[1]]))
 
 
 def start_slow_phantom(out: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, str(out)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)
     assert process.stdout.readline().strip() == "writing"  # inside the atomic writer, the partial folder exists
@@ -238,6 +241,7 @@ def start_slow_phantom(out: Path) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_sigterm_while_writing_leaves_no_partial_folder(tmp_path):
     out = tmp_path / "phantom"
     process = start_slow_phantom(out)
@@ -248,6 +252,7 @@ def test_sigterm_while_writing_leaves_no_partial_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no .phantom.partial-*, no phantom
 
 
+@pytest.mark.slow
 def test_kill_9_leftovers_are_removed_by_the_next_run(tmp_path):
     out = tmp_path / "phantom"
     process = start_slow_phantom(out)

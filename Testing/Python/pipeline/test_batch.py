@@ -70,6 +70,7 @@ def test_fractions_and_gene_scores_match_the_generators_truth(cohort, uninterrup
     np.testing.assert_allclose(shift, shift.iloc[0], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_refitting_and_gives_the_same_results(cohort, uninterrupted, tmp_path):
     out = tmp_path / "results"
 
@@ -96,6 +97,7 @@ def test_interrupted_run_resumes_without_refitting_and_gives_the_same_results(co
     assert a["composite"] == b["composite"] and a["imaging"] == b["imaging"]
 
 
+@pytest.mark.slow
 def test_one_broken_patient_is_listed_and_the_others_are_analysed(cohort, tmp_path):
     manifest = pd.read_csv(cohort / "manifest.csv", dtype=str)
     manifest = manifest.iloc[:12].copy()
@@ -122,6 +124,7 @@ def _maps(jobs):
     return {job.patient: read_volume(f"{job.out}/a_brix.nrrd")[0] for job in jobs}
 
 
+@pytest.mark.slow
 def test_process_pool_and_dask_cluster_equal_the_serial_run(cohort, uninterrupted, tmp_path):
     distributed = pytest.importorskip("distributed")
     manifest = read_manifest(cohort / "manifest.csv").iloc[:6]

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
 from HypoxiaMarkersLib.stats.survival import censor_at_horizon
 
-REFERENCE = Path(__file__).parent / "reference"
+from .paths import REFERENCE
+
 R = json.loads((REFERENCE / "r_reference.json").read_text())
 CASES = ["rossi_prio", "rossi_age", "lung_age", "lung_karno", "veteran_karno", "gbsg2_pnodes", "gbsg2_age",
          "tcga_age"]

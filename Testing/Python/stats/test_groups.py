@@ -11,7 +11,6 @@ group 1 both, 2 y only, 3 neither, 4 x only;
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,8 @@ import pytest
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.stats.groups import classify_groups, compare_groups, wilcoxon_rank_sum
 
-REFERENCE = Path(__file__).parent / "reference"
+from helpers.paths import REFERENCE
+
 R = json.loads((REFERENCE / "r_reference.json").read_text())
 
 

@@ -16,14 +16,21 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-MODULE_DIR = REPO / "HypoxiaMarkers"
-MODULE_FILE = MODULE_DIR / "HypoxiaMarkers.py"
-UI_FILE = MODULE_DIR / "Resources" / "UI" / "HypoxiaMarkers.ui"
-LIB_DIR = REPO / "HypoxiaMarkersLib"
+# Run as a script (CTest, with Slicer's Python) the library and the tests' helpers are found from the source tree.
+for _folder in (Path(__file__).resolve().parents[3], Path(__file__).resolve().parents[1]):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from helpers.slicer_source import (  # noqa: E402
+    LIB_DIR,
+    MODULE_DIR,
+    MODULE_FILE,
+    REPO,
+    UI_FILE,
+    field_defaults,
+    module_tree,
+    parameter_fields,
+)
 
 # Widgets the parameterNodeWrapper of Slicer 5.8 (the oldest version the module supports: Python 3.9) connects to
 # each field type: the canRepresent() of every GuiConnector in Base/Python/slicer/parameterNodeWrapper/
@@ -49,10 +56,6 @@ NODE_METHODS_USED_ON_PARAMETER_NODE = {"StartModify", "EndModify", "connectGui",
 # --------------------------------------------------------------------------------------------------------------
 
 
-def module_tree() -> ast.Module:
-    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"), filename=str(MODULE_FILE))
-
-
 def ui_root() -> ET.Element:
     return ET.parse(UI_FILE).getroot()
 
@@ -69,26 +72,6 @@ def ui_widgets() -> dict:
     return widgets
 
 
-def _annotation_kind(node: ast.expr) -> str:
-    """'float', 'int', 'bool', 'str' or 'node' for a parameter-node annotation."""
-    if isinstance(node, ast.Subscript):
-        base = node.value.id if isinstance(node.value, ast.Name) else getattr(node.value, "attr", "")
-        inner = node.slice
-        if isinstance(inner, ast.Index):  # pragma: no cover - Python 3.8 AST
-            inner = inner.value
-        if base == "Annotated":
-            return _annotation_kind(inner.elts[0])
-        if base in ("Optional", "Union"):
-            options = inner.elts if isinstance(inner, ast.Tuple) else [inner]
-            kinds = {_annotation_kind(o) for o in options if not (isinstance(o, ast.Constant) and o.value is None)}
-            return kinds.pop() if len(kinds) == 1 else "mixed"
-    if isinstance(node, ast.Name):
-        if node.id.startswith("vtkMRML"):
-            return "node"
-        return node.id
-    return "unknown"
-
-
 def field_annotations() -> dict:
     """Field name -> annotation source text, from the @parameterNodeWrapper class of the module."""
     for node in module_tree().body:
@@ -100,16 +83,6 @@ def field_annotations() -> dict:
 
 def _is_bounded(annotation: str) -> bool:
     return "WithinRange(" in annotation or ("Minimum(" in annotation and "Maximum(" in annotation)
-
-
-def parameter_fields() -> dict:
-    """Field name -> kind, from the @parameterNodeWrapper class of the module."""
-    for node in module_tree().body:
-        if isinstance(node, ast.ClassDef) and any(
-                getattr(d, "id", getattr(d, "attr", None)) == "parameterNodeWrapper" for d in node.decorator_list):
-            return {item.target.id: _annotation_kind(item.annotation) for item in node.body
-                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
-    raise AssertionError("no @parameterNodeWrapper class in HypoxiaMarkers.py")
 
 
 def attribute_names_on(tree: ast.AST, owner: str) -> set:
@@ -246,17 +219,6 @@ def test_parameter_node_holds_every_input_parameter_and_output():
     widgets = ui_widgets()
     assert float(widgets["aThresholdSliderWidget"][1]["value"]) == rules.A_THRESHOLD
     assert float(widgets["hfCutoffSliderWidget"][1]["value"]) == rules.HF_CUTOFF
-
-
-def field_defaults() -> dict:
-    """Field name -> default of the module's parameter node (literals, or the method's constants in rules)."""
-    from HypoxiaMarkersLib import rules
-
-    for node in module_tree().body:
-        if isinstance(node, ast.ClassDef) and node.name == "HypoxiaMarkersParameterNode":
-            return {item.target.id: eval(compile(ast.Expression(item.value), "<default>", "eval"), {"rules": rules})
-                    for item in node.body if isinstance(item, ast.AnnAssign) and item.value is not None}
-    raise AssertionError("no HypoxiaMarkersParameterNode")
 
 
 def test_parameter_node_attributes_used_by_the_code_exist():

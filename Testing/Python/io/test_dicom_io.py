@@ -333,3 +333,21 @@ def test_sheared_stack_is_an_error(tmp_path):
 
     with pytest.raises(InputError, match="gantry tilt"):
         read_dce(write_series(tmp_path / "s", tags))
+
+
+def test_reference_keeps_the_identity_and_the_first_frames_image_of_each_slice(tmp_path):
+    # What a DICOM export of the results refers to (io/dicom_out.py): files shuffled on disk, slices by position.
+    folder = write_series(tmp_path / "s", lambda t, k: {"TriggerTime": 2500.0 * t},
+                          extra={"PatientName": "Doe^Jane", "FrameOfReferenceUID": "1.2.3.4.5"})
+    series = read_dicom_series(folder)
+    reference = series.reference
+    assert reference.series_instance_uid == pydicom.dcmread(str(series.files[0][0])).SeriesInstanceUID
+    assert len(reference.slice_images) == SLICES
+    for k in range(SLICES):
+        first = pydicom.dcmread(str(series.files[0][k]))
+        assert first.TriggerTime == 0 and np.array_equal(first.pixel_array, expected_pixels(0, k))
+        assert reference.slice_images[k] == (MRImageStorage, first.SOPInstanceUID)
+    identity = reference.identity
+    assert identity.PatientID == "phantom" and str(identity.PatientName) == "Doe^Jane"
+    assert identity.StudyInstanceUID == "1.2.3.4" and identity.FrameOfReferenceUID == "1.2.3.4.5"
+    assert "PixelData" not in identity and "SOPInstanceUID" not in identity and "TriggerTime" not in identity

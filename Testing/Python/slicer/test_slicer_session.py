@@ -20,7 +20,6 @@ slicer = pytest.importorskip("slicer", reason="tier-2 tests need the slicer-core
 if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover
     pytest.skip("the installed 'slicer' package is not slicer-core", allow_module_level=True)
 
-from test_slicer_module import field_defaults, parameter_fields  # noqa: E402
 
 from HypoxiaMarkersLib import cli, rules  # noqa: E402
 from HypoxiaMarkersLib.errors import InputError  # noqa: E402
@@ -28,6 +27,8 @@ from HypoxiaMarkersLib.imaging.analysis import analyse_dce  # noqa: E402
 from HypoxiaMarkersLib.slicer import logic as slicer_logic  # noqa: E402
 from HypoxiaMarkersLib.slicer import mrml  # noqa: E402
 from HypoxiaMarkersLib.slicer.session import OUTPUT_FIELDS, PatientSession, ResultState  # noqa: E402
+
+from helpers.slicer_source import field_defaults, parameter_fields  # noqa: E402
 
 SMALL = dict(size=(40, 40, 5), tumour_radii_mm=(10.0, 9.0, 9.0), n_frames=20)
 

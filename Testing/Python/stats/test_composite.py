@@ -140,6 +140,7 @@ def test_permutation_p_small_for_a_real_effect():
     assert permutation_test(found, time, event, permutations=199, seed=3) == pytest.approx(1 / 200)
 
 
+@pytest.mark.slow
 def test_one_sided_search_looks_for_the_direction_hypoxia_acts_in():
     """A cohort where the planted line's "more hypoxic" side does BETTER: only the two-sided search finds it."""
     x, y, time, event, more = planted_cohort(5, n=150, hazard_ratio=1 / 6.0)
@@ -168,6 +169,7 @@ def test_cox_log_hr_matches_cox_fit():
     assert cox_log_hr(time, no_events, truth) == -np.inf
 
 
+@pytest.mark.slow
 def test_optimism_correction_shrinks_the_apparent_hr_towards_the_truth():
     # Under the null the apparent HR of the best line is far from 1; the corrected one is much closer.
     x, y, time, event, _ = planted_cohort(31, n=80, null=True)

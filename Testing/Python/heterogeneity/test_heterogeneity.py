@@ -270,6 +270,7 @@ def test_small_and_failed_slices_are_reported_not_fatal():
 # --------------------------------------------------------------------------------------------------- command
 
 
+@pytest.mark.slow
 def test_command_on_a_cohort(tmp_path, capsys):
     truth = phantom_cohort(tmp_path / "images", n_patients=20, seed=4)
     scores = tmp_path / "scores.csv"

@@ -71,6 +71,7 @@ def test_command_help_and_usage_errors_import_no_science(probed):
         assert result["code"] == 2 and "usage: hypoxia-markers" in result["out"] + result["err"]
 
 
+@pytest.mark.slow
 def test_the_probe_sees_heavy_imports():
     # The check above could pass by looking at the wrong interpreter state: the same probe, after importing a
     # science module, must see it.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from r_reference import CASES, R, load_case, reference_case
 
 from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.stats.survival import (
@@ -33,6 +32,8 @@ from HypoxiaMarkersLib.stats.survival import (
     kaplan_meier,
     logrank_test,
 )
+
+from helpers.r_reference import CASES, R, load_case, reference_case
 
 CATEGORICAL = ("celltype", "stage", "tgrade", "horTh", "menostat")
 

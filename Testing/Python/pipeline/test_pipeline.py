@@ -87,6 +87,7 @@ def test_survival_stage_writes_what_the_command_writes(cohort_table, tmp_path):
     assert output.result.cutoff.method == "maxstat" and output.horizon == 48.0
 
 
+@pytest.mark.slow
 def test_cohort_stage_writes_what_the_command_writes(cohort_table, tmp_path):
     cli("cohort", cohort_table, "--id", "patient", "--time", "pfs", "--event", "event", "--imaging", "hf",
         "--genes", "score", "--gene-cutoff", "optimal", "--permutations", "20", "--optimism", "none",
@@ -164,6 +165,7 @@ def test_heterogeneity_stage_writes_what_the_command_writes(tmp_path):
         run_heterogeneity(tmp_path / "none", HeterogeneitySettings())
 
 
+@pytest.mark.slow
 def test_image_stage_writes_what_the_command_writes(tmp_path):
     cli("phantom", "--out", tmp_path / "phantom", "--seed", "2", "--n-frames", "24", "--baseline-frames", "6")
     dce, mask = tmp_path / "phantom" / "dce.seq.nrrd", tmp_path / "phantom" / "tumour_mask_t2w.nrrd"
@@ -192,6 +194,7 @@ def small_cohort(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_batch_command_equals_the_batch_stage(small_cohort, tmp_path):
     cli("batch", small_cohort / "manifest.csv", "--out", tmp_path / "cli", "--permutations", "40",
         "--imaging-cutoff", "0.3", "--horizon", "48", "--covariates", "lymph_node",
@@ -269,6 +272,7 @@ def test_batch_reads_each_expression_file_once(expression_file, tmp_path, monkey
         assert genes[row["patient"]]["gene_score"] == row["hypoxia_score"]
 
 
+@pytest.mark.slow
 def test_the_pipeline_does_not_import_the_command_line():
     import subprocess
     import sys

@@ -76,6 +76,7 @@ def both_rule_cox(time, event, group_one):
     return cox_fit(time, event, design, ph_check=False).to_dict()["coefficients"][0]
 
 
+@pytest.mark.slow
 def test_the_generator_plants_the_hazard_ratio_it_states():
     """Over many seeds the Cox HR of the true group 1 covers the planted HR as a 95% interval should."""
     covered, estimates = 0, []

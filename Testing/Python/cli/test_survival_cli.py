@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,32 +14,17 @@ from HypoxiaMarkersLib.errors import InputError
 from HypoxiaMarkersLib.stats.cohort import analyse_cohort, analyse_marker
 from HypoxiaMarkersLib.stats.composite import hscomp
 
-REFERENCE = Path(__file__).parent / "reference"
+from helpers.cohorts import synthetic_cohort
+from helpers.paths import REFERENCE
+
 R = json.loads((REFERENCE / "r_reference.json").read_text())
-
-
-def synthetic_cohort(seed=7, n=118):
-    """A cohort like the paper's: HF, gene score, PFS in months with a planted line and HR, covariates."""
-    rng = np.random.default_rng(seed)
-    x = rng.beta(1.5, 4.0, n)
-    y = rng.normal(0.0, 0.6, n)
-    more = (x / 0.45 + y / 0.9 - 1.0) >= 0
-    rate = np.where(more, 0.03, 0.006)
-    event_time = rng.exponential(1.0 / rate)
-    censor = rng.uniform(20.0, 100.0, n)
-    return pd.DataFrame({
-        "patient": [f"P{i:03d}" for i in range(n)],
-        "pfs_months": np.minimum(event_time, censor).round(2),
-        "pfs_event": (event_time <= censor).astype(int),
-        "hf": x.round(4), "gene_score": y.round(4),
-        "figo": rng.choice(["IB", "IIB", "IIIB"], n), "volume": rng.lognormal(3.0, 0.7, n).round(1),
-    })
 
 
 def run_cli(args):
     return main([str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_survival_command_on_tcga_matches_r(shared_data, tmp_path):
     table = shared_data / "tcga-cesc-clinical" / "cesc_os.csv"
     r = R["tcga_age"]
@@ -87,6 +71,7 @@ def test_survival_command_on_tcga_matches_r(shared_data, tmp_path):
     assert at["high"]["ci_low"] == pytest.approx(r["at_horizon"]["lower"][1], rel=1e-8)
 
 
+@pytest.mark.slow
 def test_cohort_command_writes_the_whole_analysis(tmp_path):
     table = synthetic_cohort()
     table.loc[3, "hf"] = np.nan  # excluded, and said so

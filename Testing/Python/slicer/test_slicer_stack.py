@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 #: Packages Slicer does not bundle, which the imaging analysis must not need.
 NOT_BUNDLED = ("pandas", "lifelines", "matplotlib", "statsmodels", "openpyxl")
 
@@ -48,6 +50,7 @@ def _run_imaging_path():
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_imaging_path_imports_nothing_slicer_does_not_bundle():
     report = _run_imaging_path()
     assert report["imported"] == [], f"the imaging path imported {report['imported']}"

@@ -407,6 +407,7 @@ def _run_without_pandas(extra: str = ""):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_imaging_runs_without_pandas():
     """The module opens and Apply works before any package is installed (pandas is needed for genes only)."""
     run = _run_without_pandas()
@@ -414,6 +415,7 @@ def test_imaging_runs_without_pandas():
     assert "HF 0." in run.stdout
 
 
+@pytest.mark.slow
 def test_patient_summary_runs_without_pandas():
     run = _run_without_pandas("print('group', slicer_logic.patient_summary(0.3, 0.27, 0.2, 0.0, 0.5, 1.0)['group'])")
     assert run.returncode == 0, run.stderr[-2000:]
