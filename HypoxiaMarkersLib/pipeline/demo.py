@@ -101,9 +101,10 @@ def run_demo(
                 write_cohort(tmp, cohort, progress=patient_progress)
     if batch.signature is None:
         batch = dataclasses.replace(batch, signature=str(data / "reference_signature.json"))
-    # Said explicitly in batch.json, so that the report calls the data synthetic and compares with the truth.
-    batch = dataclasses.replace(batch, synthetic=True, truth_table=str(data / "truth.csv"))
     results = out / "results"
+    # Said explicitly in batch.json, so that the report calls the data synthetic and compares with the truth; the
+    # truth table relative to the results (the report resolves it from there), so a moved demo folder keeps it.
+    batch = dataclasses.replace(batch, synthetic=True, truth_table="../data/truth.csv")
     record = run_batch(data / "manifest.csv", results, batch, progress=batch_progress, log=log)
     return DemoOutput(data=data, results=results, record=record)
 

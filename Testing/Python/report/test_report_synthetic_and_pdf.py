@@ -108,7 +108,7 @@ def test_the_demo_marks_its_batch_synthetic_with_its_truth(tmp_path):
                     BatchSettings(permutations=20, heterogeneity=False, report=True), log=lambda _: None)
     parameters = demo.record["parameters"]
     assert parameters["synthetic"] is True
-    assert parameters["truth_table"] == str(demo.data / "truth.csv")
+    assert (demo.results / parameters["truth_table"]).resolve() == (demo.data / "truth.csv").resolve()
     index = demo.report.read_text(encoding="utf-8")
     assert "synthetic" in _title(index)[0].lower()
     assert 'id="table-truth"' in index and 'id="table-truth-groups"' in index
