@@ -587,6 +587,11 @@ class BatchSettings:
         Follow-up censored beyond this many months (None: not censored); ``time_unit`` of ``pfs_time``.
     heterogeneity, report : bool
         Run the heterogeneity analysis; write the report.
+    synthetic : bool
+        The data are synthetic (the demo's): recorded in ``batch.json`` so that the report says so in its title.
+    truth_table : str, optional
+        The synthetic cohort's true values (the demo's ``truth.csv``), compared with the recovered ones in the
+        report.
     """
 
     workers: int = 1
@@ -606,6 +611,8 @@ class BatchSettings:
     heterogeneity: bool = True
     report: bool = True
     dicom_out: Optional[Union[str, Path]] = None  # each patient's DICOM results in a subfolder (batch --dicom-out)
+    synthetic: bool = False
+    truth_table: Optional[str] = None
 
     def record(self) -> dict:
         """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",

@@ -6,8 +6,8 @@ Example::
     run_cohort("cohort_table.csv", "cohort-out", CohortAnalysisSettings(
         id="patient", time="pfs_time", event="pfs_event", imaging="hypoxic_fraction", genes="gene_score"))
 
-writes ``results.json``, ``patients.csv``, ``km_*.png`` and ``composite_line.png`` into the output folder
-(atomically) and returns the result.
+writes ``results.json``, ``patients.csv``, ``km_*.png`` and ``composite_line.png`` (300 dpi, each with its SVG
+beside it) into the output folder (atomically) and returns the result.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Example::
     run_heterogeneity("heterogeneity-out", HeterogeneitySettings(), images=["results/patients"],
                       biopsies="results/genes/scores.csv")
 
-writes ``heterogeneity.json``, the CSV tables and ``clustering.png`` into the output folder (atomically) and
-returns the result.
+writes ``heterogeneity.json``, the CSV tables and ``clustering.png`` (and ``clustering.svg``) into the output
+folder (atomically) and returns the result.
 """
 
 from __future__ import annotations

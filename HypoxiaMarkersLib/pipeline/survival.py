@@ -5,7 +5,8 @@ Example::
     from HypoxiaMarkersLib.pipeline.survival import SurvivalSettings, run_survival
     run_survival("cohort.csv", "survival-out", SurvivalSettings(time="pfs", event="event", marker="hf"))
 
-writes ``results.json``, ``km.csv`` and ``km.png`` into the output folder (atomically) and returns the result.
+writes ``results.json``, ``km.csv`` and ``km.png`` (and ``km.svg``) into the output folder (atomically) and returns
+the result.
 """
 
 from __future__ import annotations

@@ -82,6 +82,28 @@ class BatchFolder:
     notes: Dict[str, str] = field(default_factory=dict)
 
     @property
+    def parameters(self) -> dict:
+        """The batch's parameters (``batch.json`` ``parameters``), or {}."""
+        params = self.batch.get("parameters") if isinstance(self.batch, dict) else None
+        return params if isinstance(params, dict) else {}
+
+    @property
+    def synthetic(self) -> bool:
+        """True when ``batch.json`` says the data are synthetic (``parameters.synthetic`` is ``true``: the demo
+        sets it). Only this explicit entry counts: nothing is guessed from names of files or patients."""
+        return self.parameters.get("synthetic") is True
+
+    @property
+    def truth_table(self) -> Optional[Path]:
+        """The table of true values of a synthetic cohort (``parameters.truth_table``, the demo's ``truth.csv``),
+        relative paths taken from the batch folder; None when not synthetic or not recorded."""
+        value = self.parameters.get("truth_table")
+        if not self.synthetic or not isinstance(value, str) or not value:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else self.path / path
+
+    @property
     def seed(self) -> Optional[int]:
         """The batch's seed (synthetic cohorts), if ``batch.json`` records one."""
         if not isinstance(self.batch, dict):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..heterogeneity.clustering import LESS, MORE
+from .figure_files import new_figure, save_figure
 
 
 def plot_clustering(tumours: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
@@ -22,12 +23,7 @@ def plot_clustering(tumours: pd.DataFrame, curves: pd.DataFrame, path: Path) -> 
         :func:`clustering.reference_curves` output (``sd_gam`` optional).
     path : Path
     """
-    # The object-oriented API with the Agg canvas: no pyplot, so Slicer's (or a notebook's) backend is untouched.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.4, 4.8))
-    FigureCanvasAgg(figure)
+    figure = new_figure((6.4, 4.8))
     ax = figure.add_subplot(1, 1, 1)
     ax.plot(curves["hypoxic_fraction"], curves["sd_clustered"], color="0.3", linestyle="--",
             label="one hypoxic region: sqrt(HF(1-HF))")
@@ -44,9 +40,8 @@ def plot_clustering(tumours: pd.DataFrame, curves: pd.DataFrame, path: Path) -> 
             ax.scatter(hf[chosen], sd[chosen], s=18, color=colour, label=name or "no label", zorder=3)
     ax.set_xlim(0, 1)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("hypoxic fraction of the slice")
-    ax.set_ylabel("SD of virtual-biopsy hypoxic fractions")
+    ax.set_xlabel("Hypoxic fraction of the slice (share of its tumour voxels, 0–1)")
+    ax.set_ylabel("SD of virtual-biopsy hypoxic fractions (0–1 scale)")
     ax.legend(fontsize=8, frameon=False)
     figure.tight_layout()
-    figure.savefig(str(path), dpi=150)
-    return Path(path)
+    return save_figure(figure, path, tight=False)

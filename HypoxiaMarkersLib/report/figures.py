@@ -1,7 +1,7 @@
 """Figures of the cohort report that no other module draws: slices, biopsy slice, one patient's maps, gene scores.
 
-Kaplan–Meier curves and the gene-vs-imaging scatter come from :mod:`km_plot`, the virtual-biopsy SD against HF
-from :mod:`heterogeneity_plot`; :mod:`report` calls those directly.
+Kaplan–Meier curves and the gene-vs-imaging scatter come from :mod:`.km_figure`, the virtual-biopsy SD against HF
+from :mod:`.clustering_figure`; all are saved by :func:`.figure_files.save_figure` (PNG at 300 dpi and SVG).
 
 Every function here draws with matplotlib's object-oriented API on an Agg canvas (``Figure`` +
 ``FigureCanvasAgg``), imported inside the function: nothing happens at import time, and Slicer's (or a
@@ -17,26 +17,12 @@ import numpy as np
 import pandas as pd
 
 from ..rules import at_or_above
+from .figure_files import new_figure as _figure
+from .figure_files import save_figure as _save
 from .km_figure import COLOURS
 
 MORE_COLOUR = COLOURS[0]
 LESS_COLOUR = COLOURS[1]
-DPI = 120
-
-
-def _figure(size: Tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure, path: Path) -> Path:
-    path = Path(path)
-    figure.savefig(str(path), dpi=DPI, bbox_inches="tight")
-    return path
 
 
 def plot_slice_fractions(slices: pd.DataFrame, tumours: pd.DataFrame, path: Path, *, hf_cutoff: float) -> Path:
@@ -72,7 +58,7 @@ def plot_slice_fractions(slices: pd.DataFrame, tumours: pd.DataFrame, path: Path
     ax.axhline(hf_cutoff, color="0.35", linestyle="--", linewidth=1, label=f"cutoff HF = {hf_cutoff:g}")
     ax.set_xlim(-0.8, n - 0.2)
     ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("Hypoxic fraction")
+    ax.set_ylabel("Hypoxic fraction (share of voxels, 0–1)")
     if n <= 60:
         ax.set_xticks(np.arange(n))
         ax.set_xticklabels(order["patient"].astype(str), rotation=90, fontsize=7)
@@ -106,15 +92,16 @@ def plot_biopsy_vs_tumour(biopsy_hf: Sequence[float], tumour_hf: Sequence[float]
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_aspect("equal")
-    ax.set_xlabel("Hypoxic fraction, whole tumour")
-    ax.set_ylabel("Hypoxic fraction, biopsy slice")
+    ax.set_xlabel("Hypoxic fraction, whole tumour (0–1)")
+    ax.set_ylabel("Hypoxic fraction, biopsy slice (0–1)")
     if annotation:
         ax.text(0.98, 0.03, annotation, transform=ax.transAxes, ha="right", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     return _save(figure, path)
 
 
-def plot_gene_scores(scores: Sequence[float], path: Path, *, cutoff: float, xlabel: str = "Hypoxia gene score") -> Path:
+def plot_gene_scores(scores: Sequence[float], path: Path, *, cutoff: float,
+                     xlabel: str = "6-gene hypoxia score (mean centred log2 expression)") -> Path:
     """Histogram of gene scores with the classification cutoff (more hypoxic at score >= cutoff)."""
     values = np.asarray(scores, dtype=float)
     values = values[np.isfinite(values)]
@@ -130,7 +117,7 @@ def plot_gene_scores(scores: Sequence[float], path: Path, *, cutoff: float, xlab
             label=[f"less hypoxic (n = {int((~high).sum())})", f"more hypoxic (n = {int(high.sum())})"])
     ax.axvline(cutoff, color="0.2", linestyle="--", linewidth=1, label=f"cutoff = {cutoff:g}")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Samples")
+    ax.set_ylabel("Samples (count)")
     ax.legend(fontsize=8, frameon=False)
     return _save(figure, path)
 

@@ -1,4 +1,5 @@
-"""Kaplan–Meier figure with confidence bands and a numbers-at-risk table (matplotlib, Agg backend)."""
+"""Kaplan–Meier figure with confidence bands and a numbers-at-risk table, and the composite line's scatter
+(matplotlib's object-oriented API on an Agg canvas; saved as PNG and SVG by :func:`.figure_files.save_figure`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ..stats.survival import KaplanMeier
+from .figure_files import new_figure, save_figure
 
 COLOURS = ("#c0392b", "#2471a3", "#7d3c98", "#229954", "#d68910", "#566573")
 
@@ -35,15 +37,10 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     endpoint_label : str
         The y-axis label: the endpoint of the curves.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     end = horizon if horizon is not None else max(float(km.time.max()) for km in curves.values())
     if risk_times is None:
         risk_times = risk_ticks(end)
-    fig = plt.figure(figsize=(7.0, 5.6))
+    fig = new_figure((7.0, 5.6))
     grid = fig.add_gridspec(2, 1, height_ratios=[4, 1.1], hspace=0.35)
     ax = fig.add_subplot(grid[0])
     table_ax = fig.add_subplot(grid[1])
@@ -63,7 +60,7 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
         ax.axvline(horizon, color="0.5", linestyle=":", linewidth=1)
     ax.set_xlim(-0.04 * end, end * 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel(endpoint_label)
+    ax.set_ylabel(f"{endpoint_label} (probability)")
     ax.set_xlabel(time_label)
     # Survival curves start at 1 in the upper part: the lower left is where they leave room, the legend stacked
     # above the annotation.
@@ -84,10 +81,7 @@ def plot_kaplan_meier(curves: Dict[str, KaplanMeier], path: Path, *, title: str 
     for side in ("top", "right", "left", "bottom"):
         table_ax.spines[side].set_visible(False)
     table_ax.set_title("Number at risk", fontsize=9, loc="left")
-    path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def risk_ticks(end: float, max_ticks: int = 7) -> np.ndarray:
@@ -104,15 +98,11 @@ def plot_composite_line(imaging, genes, more_hypoxic, x0: float, y0: float, path
                         imaging_cutoff: Optional[float] = None, gene_cutoff: Optional[float] = None,
                         events=None) -> Path:
     """Scatter of gene score against imaging value with the separating line x/x0 + y/y0 = 1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x = np.asarray(imaging, dtype=float)
     y = np.asarray(genes, dtype=float)
     high = np.asarray(more_hypoxic, dtype=bool)
-    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    fig = new_figure((5.6, 5.0))
+    ax = fig.add_subplot(1, 1, 1)
     marker_face = None if events is None else np.asarray(events, dtype=bool)
     for mask, colour, label in ((high, COLOURS[0], "more hypoxic (HScomp ≥ 0)"),
                                 (~high, COLOURS[1], "less hypoxic")):
@@ -130,10 +120,7 @@ def plot_composite_line(imaging, genes, more_hypoxic, x0: float, y0: float, path
         ax.axhline(gene_cutoff, color="0.5", linestyle=":", linewidth=1)
     pad_y = 0.05 * (y.max() - y.min() or 1.0)
     ax.set_ylim(y.min() - pad_y, y.max() + pad_y)
-    ax.set_xlabel("Imaging: hypoxic fraction")
-    ax.set_ylabel("Gene score")
+    ax.set_xlabel("Imaging: hypoxic fraction (share of tumour voxels, 0–1)")
+    ax.set_ylabel("Gene score (mean centred log2 expression)")
     ax.legend(fontsize=7, frameon=False, loc="best")
-    path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -3,13 +3,15 @@
 :func:`write_report` reads a batch output folder (``batch.json``, ``failures.csv``, ``cohort_table.csv``,
 ``patients/<patient>/`` image results, ``genes/``, ``cohort/``, ``heterogeneity/``) and writes ``report/``:
 
-- ``index.html``: sections Overview, Survival, Imaging, Genes, Heterogeneity, Patients, Parameters; every figure
-  with a caption saying what is plotted and with which parameters (cutoffs, threshold, n, seed);
-- ``figures/*.png``: the figures, as files beside the page rather than embedded (base64) in it, so the page stays
-  small and readable as text, and each figure can be taken as it is into a paper or slides; the whole ``report``
-  folder is written at once (:func:`outputs.atomic_output_dir`), so the page and its figures always match;
-- ``report.pdf``: a summary page and one page per figure with its caption (matplotlib ``PdfPages``; the PNGs are
-  placed on the pages, so it costs about a second);
+- ``index.html``: sections Overview, Synthetic data (only when batch.json says the data are synthetic),
+  Survival, Imaging, Genes, Heterogeneity, Patients, Parameters; every figure with a caption saying what is
+  plotted and with which parameters (cutoffs, threshold, n, seed);
+- ``figures/*.png`` (300 dpi) and ``figures/*.svg`` (the same figure as vector graphics): the figures, as files
+  beside the page rather than embedded (base64) in it, so the page stays small and readable as text, and each
+  figure can be taken as it is into a paper or slides; the whole ``report`` folder is written at once
+  (:func:`outputs.atomic_output_dir`), so the page and its figures always match;
+- ``report.pdf``: a summary page, then section by section its tables (as text) and one page per figure with its
+  caption (matplotlib ``PdfPages``; the PNGs are placed on the pages);
 - ``report.json``: what the report holds (figures, captions, notes on missing parts), with ``parameters`` and
   ``version``.
 
@@ -31,6 +33,7 @@ from ..io.outputs import atomic_output_dir, report_inputs, write_json
 from ..io.results_schema import ResultSchemaError
 from .batch_folder import read_batch
 from .context import make_context
+from .figure_files import vector_path
 from .pdf import overview_lines, write_pdf
 from .sections import SECTIONS
 
@@ -44,6 +47,18 @@ class FigureEntry:
     caption: str
     section: str
     number: int = 0
+    vector: Optional[str] = None  # the SVG beside the PNG (figures/<name>.svg), when it was written
+
+
+@dataclass
+class TableEntry:
+    """One table of the report, kept so that ``report.pdf`` carries it too."""
+
+    table_id: str
+    headers: List[str]
+    rows: List[List[str]]
+    caption: str
+    section: str
 
 
 class Page:
@@ -52,6 +67,7 @@ class Page:
     def __init__(self, figures_dir: Path) -> None:
         self.figures_dir = figures_dir
         self.figures: List[FigureEntry] = []
+        self.tables: List[TableEntry] = []
         self.sections: List[Tuple[str, str, List[str]]] = []
         self.status: Dict[str, Dict[str, Any]] = {}
         self.errors: List[str] = []
@@ -81,6 +97,9 @@ class Page:
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, table_id: str = "",
               caption: str = "") -> None:
+        self.tables.append(TableEntry(table_id=table_id, headers=[str(h) for h in headers],
+                                      rows=[[str(c) for c in row] for row in rows], caption=caption,
+                                      section=self._section))
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
         head = f"<thead><tr>{head}</tr></thead>" if any(str(h) for h in headers) else ""
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
@@ -89,7 +108,8 @@ class Page:
         self.add(f"<table{ident}>{cap}{head}<tbody>{body}</tbody></table>")
 
     def figure(self, name: str, title: str, caption: str, draw: Callable[[Path], Any]) -> Optional[FigureEntry]:
-        """Draw a figure into ``figures/<name>.png``; a failure becomes a note, not a failed report."""
+        """Draw a figure into ``figures/<name>.png`` (and its SVG beside it); a failure becomes a note, not a failed
+        report."""
         path = self.figures_dir / f"{name}.png"
         try:
             draw(path)
@@ -99,13 +119,16 @@ class Page:
             self.errors.append(f"figure {name}: {type(error).__name__}: {error}")
             self.missing(f"the figure '{title}' could not be drawn ({type(error).__name__}: {error})")
             return None
+        vector = vector_path(path)
         entry = FigureEntry(file=f"figures/{path.name}", title=title, caption=caption, section=self._section,
-                            number=len(self.figures) + 1)
+                            number=len(self.figures) + 1,
+                            vector=f"figures/{vector.name}" if vector.is_file() else None)
         self.figures.append(entry)
+        link = f' <a href="{html.escape(entry.vector)}">(vector: SVG)</a>' if entry.vector else ""
         self.add(
             f'<figure id="fig-{html.escape(name)}"><img src="{html.escape(entry.file)}" '
             f'alt="{html.escape(title)}"><figcaption><strong>Figure {entry.number}. {html.escape(title)}.</strong> '
-            f"{html.escape(caption)}</figcaption></figure>")
+            f"{html.escape(caption)}{link}</figcaption></figure>")
         return entry
 
     def details(self, summary: str, build: Callable[[], None]) -> None:
@@ -173,7 +196,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = Fal
     """
     batch = read_batch(batch_dir)
     out_dir = Path(out_dir) if out_dir is not None else batch.path / "report"
-    title = "HypoxiaMarkers cohort report"
+    title = "HypoxiaMarkers cohort report" + (" — synthetic data (demo)" if batch.synthetic else "")
     ctx = make_context(batch, out_dir)
     with atomic_output_dir(out_dir, report_inputs(batch.path, out_dir), force=force, option="--out") as tmp:
         figures_dir = tmp / "figures"
@@ -203,8 +226,8 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = Fal
             "parameters": {"batch_dir": str(batch.path), "out_dir": str(out_dir), "pdf": pdf},
             "generated": generated,
             "seed": batch.seed,
-            "figures": [{"file": f.file, "number": f.number, "title": f.title, "caption": f.caption,
-                         "section": f.section} for f in page.figures],
+            "figures": [{"file": f.file, "vector": f.vector, "number": f.number, "title": f.title,
+                         "caption": f.caption, "section": f.section} for f in page.figures],
             "sections": page.status,
             "batch_notes": batch.notes,
             "errors": page.errors,

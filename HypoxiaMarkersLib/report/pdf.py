@@ -1,4 +1,5 @@
-"""``report.pdf``: a summary page and one page per figure with its caption (the PNGs placed on A4 pages)."""
+"""``report.pdf``: a summary page, then section by section the tables as text and one page per figure with its
+caption (the PNGs placed on A4 pages)."""
 
 from __future__ import annotations
 
@@ -7,52 +8,110 @@ from typing import TYPE_CHECKING, List
 
 from .. import __version__
 from .context import MARKERS, Context
+from .figure_files import new_figure
 from .formats import fmt_ci, fmt_hr, fmt_int, fmt_num, fmt_p
 
 if TYPE_CHECKING:
     from .page import Page
 
 
+A4 = (8.27, 11.69)
+#: Characters per line and lines per page of the tables' text pages (monospace, 6.5 pt, portrait A4).
+TABLE_WIDTH = 128
+TABLE_LINES = 92
+
+
 def write_pdf(page: Page, out: Path, title: str, overview: List[str]) -> None:
-    import textwrap
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """``report.pdf``: the summary page, then section by section its tables (as text, searchable) and its figures,
+    one page each with the caption."""
+    import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
 
-    a4 = (8.27, 11.69)
-    with PdfPages(str(out / "report.pdf")) as pdf:
-        first = Figure(figsize=a4)
-        FigureCanvasAgg(first)
-        first.text(0.08, 0.95, title, fontsize=16, weight="bold", va="top")
+    # TrueType fonts (not Type 3): the tables' words can be found and copied in any PDF reader.
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(str(out / "report.pdf")) as pdf:
+        first = new_figure(A4)
+        first.text(0.08, 0.95, title, fontsize=15, weight="bold", va="top")
         first.text(0.08, 0.91, "\n".join(overview), fontsize=8.5, va="top", family="monospace")
         pdf.savefig(first)
-        for entry in page.figures:
-            pixels = imread(str(out / entry.file))
-            height, width = pixels.shape[:2]
-            wide = width > 1.6 * height  # wide figures (slices, maps) on a landscape page
-            size = (a4[1], a4[0]) if wide else a4
-            figure = Figure(figsize=size)
-            FigureCanvasAgg(figure)
-            box_w, box_h = 0.84, 0.62 if wide else 0.66
-            aspect = (height / width) * (size[0] / size[1])
-            w, h = (box_w, box_w * aspect) if box_w * aspect <= box_h else (box_h / aspect, box_h)
-            # The figure at the top of the page, its caption right below it.
-            bottom = 0.94 - h
-            ax = figure.add_axes([0.08 + (box_w - w) / 2, bottom, w, h])
-            ax.imshow(pixels, interpolation="antialiased")
-            ax.axis("off")
-            text = f"Figure {entry.number}. {entry.title}. {entry.caption}"
-            figure.text(0.08, bottom - 0.02, textwrap.fill(text, 150 if wide else 105), fontsize=8.5, va="top")
-            pdf.savefig(figure)
+        for section_id, section_title, _ in page.sections:
+            lines: List[str] = []
+            for entry in (t for t in page.tables if t.section == section_id):
+                lines += table_lines(entry) + [""]
+            for start in range(0, len(lines), TABLE_LINES):
+                text_page = new_figure(A4)
+                text_page.text(0.06, 0.97, f"{section_title}: tables" + (" (continued)" if start else ""),
+                               fontsize=10, weight="bold", va="top")
+                text_page.text(0.06, 0.945, "\n".join(lines[start:start + TABLE_LINES]), fontsize=6.5, va="top",
+                               family="monospace")
+                pdf.savefig(text_page)
+            for entry in (f for f in page.figures if f.section == section_id):
+                pdf.savefig(_figure_page(out, entry))
         info = pdf.infodict()
         info["Title"] = title
         info["Creator"] = f"HypoxiaMarkersLib {__version__}"
 
 
+def _figure_page(out: Path, entry):
+    import textwrap
+
+    from matplotlib.image import imread
+
+    pixels = imread(str(out / entry.file))
+    height, width = pixels.shape[:2]
+    wide = width > 1.6 * height  # wide figures (slices, maps) on a landscape page
+    size = (A4[1], A4[0]) if wide else A4
+    figure = new_figure(size)
+    box_w, box_h = 0.84, 0.62 if wide else 0.66
+    aspect = (height / width) * (size[0] / size[1])
+    w, h = (box_w, box_w * aspect) if box_w * aspect <= box_h else (box_h / aspect, box_h)
+    # The figure at the top of the page, its caption right below it.
+    bottom = 0.94 - h
+    ax = figure.add_axes([0.08 + (box_w - w) / 2, bottom, w, h])
+    ax.imshow(pixels, interpolation="antialiased")
+    ax.axis("off")
+    text = f"Figure {entry.number}. {entry.title}. {entry.caption}"
+    figure.text(0.08, bottom - 0.02, textwrap.fill(text, 150 if wide else 105), fontsize=8.5, va="top")
+    return figure
+
+
+def table_lines(entry, width: int = TABLE_WIDTH, cell: int = 34) -> List[str]:
+    """A table as lines of monospace text: its caption, then its columns aligned; a table wider than ``width``
+    characters is split into blocks of columns, each repeating the first column; cells longer than ``cell``
+    characters are wrapped onto further lines."""
+    import textwrap
+
+    lines = textwrap.wrap(entry.caption, width) if entry.caption else []
+    headers = list(entry.headers) or [""] * max((len(r) for r in entry.rows), default=0)
+    columns = len(headers)
+    if not columns:
+        return lines
+    rows = [list(r) + [""] * (columns - len(r)) for r in entry.rows]
+    wrapped = [[textwrap.wrap(str(c), cell) or [""] for c in row] for row in [headers] + rows]
+    widths = [max(len(line) for row in wrapped for line in row[i]) for i in range(columns)]
+    blocks, current = [], [0]
+    for i in range(1, columns):
+        if sum(widths[j] + 2 for j in current) + widths[i] > width:
+            blocks.append(current)
+            current = [0]
+        current.append(i)
+    blocks.append(current)
+    for block in blocks:
+        for r, row in enumerate(wrapped):
+            height = max(len(row[i]) for i in block)
+            for k in range(height):
+                lines.append("  ".join((row[i][k] if k < len(row[i]) else "").ljust(widths[i])
+                                       for i in block).rstrip())
+            if r == 0 and any(headers):
+                lines.append("  ".join("-" * widths[i] for i in block))
+        lines.append("")
+    return lines[:-1]
+
+
 def overview_lines(ctx: Context) -> List[str]:
     lines = [f"Batch folder: {ctx.batch.path}", f"HypoxiaMarkersLib {__version__}", ""]
+    if ctx.batch.synthetic:
+        lines += ["SYNTHETIC DATA (demo): a synthetic cohort with known truth, not patients;",
+                  "recovered values are compared with the truth in the report.", ""]
     cohort = ctx.batch.cohort
     if cohort is None:
         lines.append("No cohort statistics (cohort/results.json missing).")

@@ -3,7 +3,6 @@ Heterogeneity, Patients, Parameters; and :data:`SECTIONS`, their order on the pa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import numpy as np
@@ -17,19 +16,21 @@ from .context import MARKER_TITLES, MARKERS, Context, batch_dict, flatten, stage
 from .fit_quality import fit_quality_table
 from .formats import DASH, fmt_frac, fmt_int, fmt_num, fmt_p, hr_text, p_text
 from .survival_section import section_survival
+from .truth_section import section_truth
+from .tumour_section import biopsy_score_picture, clustering_maps, slice_pictures
 
 if TYPE_CHECKING:
     from .page import Page
 
-# Images that can serve as the anatomical background of the example patient's maps, first found wins.
-BACKGROUND_FILES = ("t2w_on_dce.nrrd", "t2w.nrrd", "dce_post_contrast.nrrd", "dce_first_post_contrast.nrrd",
-                    "background.nrrd")
-
-
 def _section_overview(page: Page, ctx: Context) -> None:
     batch = ctx.batch
     page.start("overview", "Overview")
-    facts = [("Patients with image results (patients/)", str(len(batch.images)))]
+    if batch.synthetic:
+        page.add('<p class="key"><strong>Synthetic data.</strong> This batch analysed a synthetic cohort (batch.json: '
+                 'synthetic = true, written by the demo), not patients; its truth is known and compared with what '
+                 'was recovered in the section "Synthetic data: recovered against true values".</p>')
+    facts = [("Data", "synthetic (demo)" if batch.synthetic else "as given (not marked synthetic)"),
+             ("Patients with image results (patients/)", str(len(batch.images)))]
     for name, value in batch_dict(batch, "counts").items():
         facts.append((f"batch.json: {str(name).replace('_', ' ')}", fmt_int(value) if _finite(value) else str(value)))
     if batch.cohort_table is not None:
@@ -128,6 +129,7 @@ def _section_imaging(page: Page, ctx: Context) -> None:
                    + ctx.seed_text)
         page.figure("slice_fractions", "Hypoxic fraction per slice and patient", caption,
                     lambda path: plot_slice_fractions(used, tumours, path, hf_cutoff=cutoff))
+        slice_pictures(page, ctx, used, tumours)
     # Biopsy slice vs whole tumour: the cohort table when it has both columns, else the image results.
     pairs, source = _biopsy_pairs(batch, tumours)
     if pairs is not None and len(pairs) >= 2:
@@ -169,6 +171,7 @@ def _biopsy_pairs(batch: BatchFolder, tumours: pd.DataFrame) -> Tuple[Optional[p
 def _example_patient(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
     from ..io.volumes import read_volume
     from .figures import choose_slices, plot_patient_maps
+    from .tumour_figures import background_on_grid
 
     batch = ctx.batch
     page.heading("Example patient")
@@ -187,7 +190,7 @@ def _example_patient(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
     a_brix, geometry = read_volume(folder / "a_brix.nrrd")
     hypoxic, _ = read_volume(folder / "hypoxic_mask.nrrd")
     tumour, _ = read_volume(folder / "tumour_mask.nrrd")
-    background, background_name = _background(folder, geometry)
+    background, background_name = background_on_grid(folder, geometry)
     table = image.slices
     biopsy_rows = table[table["is_biopsy_slice"].astype(bool)]
     biopsy = int(biopsy_rows["slice"].iloc[0]) if len(biopsy_rows) else None
@@ -214,29 +217,6 @@ def _example_patient(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
                     a_brix, hypoxic > 0, tumour > 0, path, slices=[(s, k_of[s]) for s in shown], biopsy_slice=biopsy,
                     spacing_ij=(geometry.spacing[0], geometry.spacing[1]), a_threshold=a_threshold,
                     background=background, background_name=background_name, title=f"Patient {patient}"))
-
-
-def _background(folder: Path, geometry) -> Tuple[Optional[np.ndarray], str]:
-    """An anatomical image on the maps' grid (resampled linearly when it has another grid), or (None, '')."""
-    import SimpleITK as sitk
-
-    from ..io.volumes import image_on_grid, read_volume
-
-    for name in BACKGROUND_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        image = sitk.ReadImage(str(path))
-        if image.GetDimension() != 3:
-            continue
-        array, grid = read_volume(path)
-        if grid.same_grid(geometry):
-            return array.astype(float), name
-        reference = image_on_grid(geometry, np.zeros(geometry.shape, dtype=np.float32))
-        resampled = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear,
-                                  float("nan"))
-        return sitk.GetArrayFromImage(resampled).astype(float), f"{name} resampled onto the DCE grid (linear)"
-    return None, ""
 
 
 def _section_genes(page: Page, ctx: Context) -> None:
@@ -279,6 +259,7 @@ def _section_genes(page: Page, ctx: Context) -> None:
                + ctx.seed_text.strip())
     page.figure("gene_scores", "Gene score distribution", caption.strip(),
                 lambda path: plot_gene_scores(values.to_numpy(dtype=float), path, cutoff=sample_cutoff))
+    biopsy_score_picture(page, ctx, scores, sample_cutoff)
 
 
 def _variance_row(name: str, section: dict) -> Tuple[Optional[List[str]], str]:
@@ -379,6 +360,7 @@ def _section_heterogeneity(page: Page, ctx: Context) -> None:
                + ctx.seed_text)
     page.figure("virtual_biopsy_sd", "Clustering of hypoxia: virtual-biopsy SD against HF", caption,
                 lambda path: plot_clustering(tumours.assign(clustering=labels), curves, path))
+    clustering_maps(page, ctx, tumours)
 
 
 def _section_patients(page: Page, ctx: Context) -> None:
@@ -420,5 +402,5 @@ def _section_parameters(page: Page, ctx: Context) -> None:
                      lambda: page.table(["parameter", "value"], flat))
 
 
-SECTIONS = (_section_overview, section_survival, _section_imaging, _section_genes, _section_heterogeneity,
-            _section_patients, _section_parameters)
+SECTIONS = (_section_overview, section_truth, section_survival, _section_imaging, _section_genes,
+            _section_heterogeneity, _section_patients, _section_parameters)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .batch_folder import is_finite_number as _finite
 from .context import MARKER_TITLES, MARKERS, Context, bool_column, stage_note
+from .cutoff_figures import cutoff_and_forest_figures
 from .formats import (
     DASH,
     figure_annotation,
@@ -78,6 +79,7 @@ def section_survival(page: Page, ctx: Context) -> None:
     groups = cohort.get("groups") or {}
     _hazard_ratio_tables(page, cohort, data, cut, line)
     _cutoff_table(page, cohort, data["params"], line)
+    cutoff_and_forest_figures(page, ctx, cohort, data)
     _groups_tables(page, groups, data["patients"], data["horizon_months"], data["conf_level"])
     page.heading("Kaplan–Meier curves and the composite line")
     _marker_curves(page, ctx, cohort, data, cut, line)

@@ -27,7 +27,9 @@ N_COHORT = 60
 SEED = 3
 GENES = ["DDIT3", "ERO1A", "KCTD11", "P4HA2", "STC2", "UPK1A"]
 ALL_FIGURES = {"km_imaging", "km_genes", "km_both", "km_composite", "km_groups", "composite_line", "slice_fractions",
-               "biopsy_slice_vs_tumour", "example_patient_maps", "gene_scores", "virtual_biopsy_sd"}
+               "biopsy_slice_vs_tumour", "example_patient_maps", "gene_scores", "virtual_biopsy_sd",
+               "cutoff_curve_imaging", "cutoff_curve_genes", "forest_hazard_ratios", "slice_classification",
+               "slice_profiles", "biopsy_scores", "clustering_maps"}
 
 
 def _build_batch(root: Path) -> Path:
@@ -200,7 +202,74 @@ def test_every_figure_is_present_referenced_and_not_blank(report_dir):
     assert pdf.startswith(b"%PDF")
     import re
 
-    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == len(files) + 1
+    # The summary page, the tables' text pages (at least one per section with tables) and one page per figure.
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= len(files) + 1 + 4
+
+
+def test_figures_are_svg_and_300_dpi_png_and_the_pdf_carries_the_tables(batch_dir, report_dir):
+    import xml.etree.ElementTree as ElementTree
+
+    import pypdf
+    from PIL import Image
+
+    info = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    for figure in info["figures"]:
+        with Image.open(report_dir / figure["file"]) as image:
+            assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01), figure["file"]
+        assert figure["vector"] == figure["file"][:-4] + ".svg"
+        assert ElementTree.parse(report_dir / figure["vector"]).getroot().tag.endswith("svg")
+    reader = pypdf.PdfReader(str(report_dir / "report.pdf"))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    results = json.loads((batch_dir / "cohort" / "results.json").read_text(encoding="utf-8"))
+    cox = results["imaging"]["cox_dichotomous"]
+    assert "Univariate Cox proportional hazards" in text
+    assert f"{fmt_hr(cox['hr'])}  {fmt_ci(cox['ci_low'], cox['ci_high'])}  {fmt_p(cox['p'])}" in text
+    assert "P999     image" in text  # the failures table
+    for figure in info["figures"]:
+        assert f"Figure {figure['number']}. {figure['title']}" in " ".join(text.split())
+    # Not synthetic: no such word in the title (page.html and PDF).
+    assert "synthetic" not in reader.metadata.title.lower()
+
+
+def test_per_tumour_figures_and_the_forest_plot_follow_the_batch(batch_dir, report_dir):
+    from HypoxiaMarkersLib.report.cutoff_figures import forest_rows
+    from HypoxiaMarkersLib.report.tumour_figures import slice_classification
+
+    page = _parse(report_dir)
+    by_title = {c.split(".")[1].strip(): c for c in page.captions}
+    # Slice classes from the per-slice CSVs, counted independently.
+    slices = pd.concat([pd.read_csv(p / "slices.csv").assign(patient=p.name)
+                        for p in sorted((batch_dir / "patients").iterdir())])
+    slices = slices[slices["fitted"] > 0]
+    more = (slices["hypoxic"] / slices["fitted"] >= 0.27).to_numpy()
+    caption = by_title["Slice-by-slice classification of every tumour"]
+    assert f"({N_IMAGED} tumours, {len(slices)} slices, {int(more.sum())} more hypoxic)" in caption
+    groups = pd.read_csv(batch_dir / "cohort" / "patients.csv").set_index("id")["group"].to_dict()
+    tumours = pd.DataFrame({"patient": [p.name for p in sorted((batch_dir / "patients").iterdir())]})
+    tumours["hypoxic_fraction"] = [json.loads((batch_dir / "patients" / p / "summary.json").read_text())[
+        "hypoxic_fraction"] for p in tumours["patient"]]
+    data = slice_classification(slices.assign(hypoxic_fraction=slices["hypoxic"] / slices["fitted"]), tumours,
+                                0.27, groups)
+    for column, patient in enumerate(data.patients):
+        own = slices[slices["patient"] == patient].sort_values("slice")
+        np.testing.assert_array_equal(data.matrix[own["slice"].to_numpy() - 1, column],
+                                      (own["hypoxic"] / own["fitted"] >= 0.27).to_numpy(dtype=float))
+    order = [data.groups[i] for i in range(len(data.patients))]
+    assert order == sorted(order)  # grouped 1..4
+    # Forest plot: every Cox HR of results.json, with its numbers.
+    results = json.loads((batch_dir / "cohort" / "results.json").read_text(encoding="utf-8"))
+    rows = forest_rows(results)
+    n_multi = sum(len(results[m]["cox_multivariate"]["coefficients"]) for m in ("imaging", "genes", "composite"))
+    assert len(rows) == 4 + 3 + n_multi
+    assert (rows[0].hr, rows[0].ci_low, rows[0].ci_high) == tuple(
+        results["imaging"]["cox_dichotomous"][k] for k in ("hr", "ci_low", "ci_high"))
+    svg = (report_dir / "figures" / "forest_hazard_ratios.svg").read_text(encoding="utf-8")
+    for row in rows:
+        assert f"{row.hr:.2f} ({row.ci_low:.2f}–{row.ci_high:.2f})" in svg
+    # The cutoff curve of the fixed imaging cutoff: the statistic used is on the recomputed search's curve.
+    cutoff = results["imaging"]["cutoff"]
+    assert f"statistic {fmt_num(cutoff['statistic'])}" in by_title[
+        "Cutoff choice: log-rank statistic against the imaging cutoff"]
 
 
 def test_tables_show_the_numbers_of_the_results(batch_dir, report_dir):
@@ -308,7 +377,8 @@ def test_missing_parts_give_notes_not_a_crash(batch_dir, tmp_path):
         "overview": True, "survival": True, "imaging": False, "genes": True, "heterogeneity": True,
         "patients": False, "parameters": False}
     figures = {Path(src).stem for src in page.images}
-    assert figures == {"slice_fractions", "biopsy_slice_vs_tumour", "example_patient_maps"}
+    assert figures == {"slice_fractions", "biopsy_slice_vs_tumour", "example_patient_maps", "slice_classification",
+                       "slice_profiles"}
     assert any("No anatomical image in the patient's folder" in c for c in page.captions)
 
     # Only a cohort folder: still a report.
