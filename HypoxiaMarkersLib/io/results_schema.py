@@ -573,6 +573,8 @@ BATCH_JSON = ResultFile("batch.json", "hypoxia-markers batch", {
     "manifest": always(TEXT),
     "parameters": always({
         "seed": always(INTEGER),
+        "synthetic": always(FLAG),  # the demo's synthetic cohort: the report says so in its title
+        "truth_table": always(TEXT),  # the synthetic cohort's truth (null for real data)
         "cohort": legacy({"seed": legacy(INTEGER)}),  # older batches kept the cohort's options apart
     }),
     "counts": always(OBJECT, each=always(ANY)),  # what was counted → how many
