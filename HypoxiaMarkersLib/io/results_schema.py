@@ -433,6 +433,8 @@ _MARKER = {
         "seed": always(INTEGER),
         "n_high": always(INTEGER),
         "n_low": always(INTEGER),
+        # every candidate cut and its standardized statistic (the report's cutoff curve; empty for a fixed cutoff)
+        "candidates": always({"maxstat_cut": always(LIST), "statistic": always(LIST)}),
     }),
     "cox_dichotomous": always({**_COX, "ph_test": always(_PH_TEST)}),
     "logrank": always({"p": always(NUMBER)}),
