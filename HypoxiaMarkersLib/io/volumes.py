@@ -56,3 +56,36 @@ def read_volume(path: Path) -> Tuple[np.ndarray, Geometry]:
     """Read a 3D volume as ``(array[k, j, i], geometry)``."""
     image = sitk.ReadImage(str(path))
     return sitk.GetArrayFromImage(image), geometry_of_image(image)
+
+
+def read_volume_on_grid(path: Path, geometry: Geometry) -> np.ndarray:
+    """Read a 3D image (e.g. T2W) and resample it onto ``geometry`` in physical space (linear; 0 outside), float32.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable or not a 3D single-component image.
+    """
+    from ..errors import InputError
+
+    try:
+        image = sitk.ReadImage(str(path), sitk.sitkFloat32)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise InputError(f"could not read the image ({lines[-1] if lines else error})", source=str(path),
+                         expected="a 3D image (.nrrd, .nii.gz, .mha, ...)") from None
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"a {image.GetDimension()}D image with {image.GetNumberOfComponentsPerPixel()} component(s)",
+                         source=str(path), expected="a 3D image with one value per voxel")
+    target = image_on_grid(geometry, np.zeros(geometry.shape, dtype=np.float32))
+    resampled = sitk.Resample(image, target, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(resampled)
+
+
+def find_volume(folder: Path, stem: str) -> Path:
+    """The file ``stem`` in an output folder, as NRRD or NIfTI (``--format``); the NRRD name when neither exists."""
+    folder = Path(folder)
+    for ending in (".nrrd", ".nii.gz"):
+        if (folder / f"{stem}{ending}").is_file():
+            return folder / f"{stem}{ending}"
+    return folder / f"{stem}.nrrd"

@@ -4,8 +4,8 @@ The manifest (CSV) has one row per patient:
 
 - required: ``patient``, ``dce`` (file or DICOM folder; several 3D files separated by ``;``), ``mask``,
   ``pfs_time``, ``pfs_event``;
-- optional per-patient imaging settings: ``label``, ``segment``, ``times`` (seconds, comma-separated),
-  ``frame_interval``, ``baseline_frames``;
+- optional per-patient imaging settings: ``label``, ``segment``, ``roi`` (the tumour ROI when ``mask`` is a DICOM
+  RTSTRUCT), ``times`` (seconds, comma-separated), ``frame_interval``, ``baseline_frames``;
 - genes: ``expression`` (a file) with ``samples`` (the patient's sample IDs in it, ``;``-separated: several
   biopsies), or ``gene_score`` (a score computed elsewhere);
 - every other column is a clinical covariate carried into the cohort table.
@@ -44,11 +44,11 @@ from ..rules import A_THRESHOLD, GENE_SCORE_CUTOFF, HF_CUTOFF, HORIZON_MONTHS
 from .cohort import CohortAnalysisSettings, run_cohort
 from .genes import GenesSettings, read_genes_input, run_genes
 from .heterogeneity import HeterogeneitySettings, run_heterogeneity
-from .image import ImageSources, analyse_image, write_imaging_result
+from .image import ImageSources, analyse_image, check_map_format, write_imaging_result
 from .survival import check_counts
 
 REQUIRED_COLUMNS = ("patient", "dce", "mask", "pfs_time", "pfs_event")
-IMAGING_COLUMNS = ("label", "segment", "times", "frame_interval", "baseline_frames")
+IMAGING_COLUMNS = ("label", "segment", "roi", "times", "frame_interval", "baseline_frames")
 GENE_COLUMNS = ("expression", "samples", "gene_score")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + IMAGING_COLUMNS + GENE_COLUMNS
 
@@ -74,6 +74,8 @@ class PatientJob:
     imaging: Dict[str, object] = field(default_factory=dict)
     force: bool = False
     problem: str = ""  # the manifest row's imaging cells are invalid: the patient fails with this reason
+    roi: Optional[str] = None  # the tumour ROI of an RTSTRUCT mask
+    map_format: str = "nrrd"  # --format of the maps
 
 
 @dataclass
@@ -119,11 +121,17 @@ def input_fingerprint(job: PatientJob) -> dict:
         parameters = asdict(ImagingParameters(**job.imaging))
     except TypeError:
         parameters = dict(job.imaging)
+    settings = {"imaging": parameters, "label": job.label, "segment": job.segment, "times": job.times,
+                "frame_interval": job.frame_interval}
+    # Recorded only when used, so that results written before these settings existed are still reused.
+    if job.roi is not None:
+        settings["roi"] = job.roi
+    if job.map_format != "nrrd":
+        settings["format"] = job.map_format
     return {
         "files": _file_states(list(job.dce) + [job.mask]),
         "dce": [str(p) for p in job.dce], "mask": str(job.mask),
-        "settings": {"imaging": parameters, "label": job.label, "segment": job.segment, "times": job.times,
-                     "frame_interval": job.frame_interval},
+        "settings": settings,
     }
 
 
@@ -188,7 +196,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
     reason = "--force" if difference is None else difference
     start = time.perf_counter()
     try:
-        sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
+        sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment, roi=job.roi,
                                times=parse_times_option(job.times) if job.times else None, times_text=job.times,
                                frame_interval=job.frame_interval)
         with warnings.catch_warnings(record=True) as caught:
@@ -198,7 +206,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         inputs = sources.record()
         del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
         inputs.update(patient=job.patient, fingerprint=fingerprint)
-        write_imaging_result(result, out, inputs=inputs)
+        write_imaging_result(result, out, inputs=inputs, map_format=job.map_format)
     except InputError as error:
         _remove_stale_result(out, difference)
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error), refit_reason=reason)
@@ -278,7 +286,8 @@ def _optional(row: pd.Series, column: str, kind: Callable, path: Path, *, minimu
     return number
 
 
-def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path) -> List[PatientJob]:
+def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path,
+                 map_format: str = "nrrd") -> List[PatientJob]:
     """One job per manifest row; a row whose imaging cells are invalid gets a job that fails with the reason (that
     patient goes into failures.csv, the others are analysed)."""
     jobs = []
@@ -292,6 +301,7 @@ def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: boo
             jobs.append(PatientJob(
                 patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
                 label=_optional(row, "label", int, source, minimum=1), segment=_optional(row, "segment", str, source),
+                roi=_optional(row, "roi", str, source), map_format=map_format,
                 times=_optional(row, "times", str, source),
                 frame_interval=_optional(row, "frame_interval", float, source, minimum=0, strict=True),
                 imaging=settings, force=force,
@@ -568,6 +578,8 @@ class BatchSettings:
         Follow-up censored beyond this many months (None: not censored); ``time_unit`` of ``pfs_time``.
     heterogeneity, report : bool
         Run the heterogeneity analysis; write the report.
+    map_format : {"nrrd", "nifti"}
+        File format of each patient's maps and masks (``--format``).
     """
 
     workers: int = 1
@@ -586,6 +598,7 @@ class BatchSettings:
     time_unit: str = "months"
     heterogeneity: bool = True
     report: bool = True
+    map_format: str = "nrrd"
 
     def record(self) -> dict:
         """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",
@@ -633,6 +646,7 @@ def check_settings(settings: BatchSettings, covariate_columns: Optional[Sequence
             bound = f"in [{low:g}, {high:g}]" if math.isfinite(high) else ("> 0" if name == "a_threshold" else
                                                                             ">= 0")
             raise InputError(f"{value!r} is not a valid value", source=option, expected=f"a finite number {bound}")
+    check_map_format(s.map_format)
     if not isinstance(imaging.biopsy_slice, int) or imaging.biopsy_slice < 1:
         raise InputError(f"{imaging.biopsy_slice!r} is not a slice", source="--biopsy-slice",
                          expected="an integer >= 1 (1 = most caudal tumour slice)")
@@ -758,7 +772,8 @@ def run_batch(
     manifest_path = Path(manifest_path).absolute()
     manifest = read_manifest(manifest_path)
     check_settings(settings, [c for c in manifest.columns if c not in KNOWN_COLUMNS])
-    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path)
+    jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path,
+                        map_format=settings.map_format)
     out = prepare_output(out, manifest_inputs(manifest, manifest_path, settings), force=settings.force)
     manifest.to_csv(out / "manifest.csv", index=False)
     timings: Dict[str, float] = {}
