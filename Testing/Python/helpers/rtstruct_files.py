@@ -45,16 +45,22 @@ def _save(ds: Dataset, path: Path) -> None:
         ds.save_as(path, write_like_original=False)
 
 
-def write_rtstruct(path: Path, rois: Dict[str, Sequence[np.ndarray]], frame_of_reference_uid: str, *,
-                   geometric_type: str = "CLOSED_PLANAR") -> Path:
-    """An RT Structure Set with one ROI per name, its contours given as (n, 3) LPS point arrays."""
+def new_dataset(sop_class_uid: str) -> Dataset:
+    """A dataset with its file meta information (explicit VR little endian) and a new SOP instance UID."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTSTRUCT_STORAGE
+    meta.MediaStorageSOPClassUID = sop_class_uid
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class_uid, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
+def write_rtstruct(path: Path, rois: Dict[str, Sequence[np.ndarray]], frame_of_reference_uid: str, *,
+                   geometric_type: str = "CLOSED_PLANAR") -> Path:
+    """An RT Structure Set with one ROI per name, its contours given as (n, 3) LPS point arrays."""
+    ds = new_dataset(RTSTRUCT_STORAGE)
     ds.Modality = "RTSTRUCT"
     ds.PatientID, ds.PatientName = "phantom", "Phantom^Test"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
@@ -95,13 +101,7 @@ def write_dicom_dce(series: DceSeries, folder: Path, frame_of_reference_uid: str
     series_uid, study_uid = generate_uid(), generate_uid()
     for t in range(series.n_frames):
         for k in range(g.size[2]):
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = MRImageStorage
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+            ds = new_dataset(MRImageStorage)
             ds.Modality, ds.PatientID = "MR", "phantom"
             ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
             ds.FrameOfReferenceUID = frame_of_reference_uid
