@@ -53,9 +53,43 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: Path, *, compress:
 
 
 def read_volume(path: Path) -> Tuple[np.ndarray, Geometry]:
-    """Read a 3D volume as ``(array[k, j, i], geometry)``."""
+    """Read a 3D volume as ``(array[k, j, i], geometry)``.
+
+    NaN in a floating-point NIfTI file (the maps outside the tumour and where the fit failed) stays NaN: ITK up to
+    5.4 reads it as 0 (fixed in ITK 6), which would make a failed fit look like A_Brix = 0, a hypoxic voxel.
+    """
     image = sitk.ReadImage(str(path))
-    return sitk.GetArrayFromImage(image), geometry_of_image(image)
+    array = sitk.GetArrayFromImage(image)
+    if array.dtype.kind == "f" and str(path).lower().endswith((".nii", ".nii.gz")):
+        _restore_nifti_nan(Path(path), array)
+    return array, geometry_of_image(image)
+
+
+# NIfTI-1 datatype codes of the floating-point types whose NaN ITK <= 5.4 turns into 0.
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def _restore_nifti_nan(path: Path, array: np.ndarray) -> None:
+    """Put back the NaNs of a single-file NIfTI-1 float volume into ``array`` (k, j, i), read from the raw bytes."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        header = handle.read(348)
+        if len(header) < 348:
+            return
+        order = "<" if np.frombuffer(header[:4], "<i4")[0] == 348 else ">"
+        datatype = int(np.frombuffer(header[70:72], f"{order}i2")[0])
+        offset = int(np.frombuffer(header[108:112], f"{order}f4")[0])
+        if datatype not in _NIFTI_FLOATS or offset < 348:
+            return
+        handle.read(offset - 348)
+        raw = np.frombuffer(handle.read(array.size * np.dtype(_NIFTI_FLOATS[datatype]).itemsize),
+                            f"{order}{_NIFTI_FLOATS[datatype]}")
+    if raw.size != array.size:
+        return
+    nan = np.isnan(raw.reshape(array.shape))  # NIfTI's i runs fastest, as in the (k, j, i) array
+    array[nan] = np.nan
 
 
 def read_volume_on_grid(path: Path, geometry: Geometry) -> np.ndarray:

@@ -146,14 +146,14 @@ def _differences(old: dict, new: dict) -> str:
         reasons.append(f"input file changed ({Path(changed[0]).name}" + (f" and {len(changed) - 1} more" if
                                                                           len(changed) > 1 else "") + ")")
     old_settings, new_settings = old.get("settings", {}), new["settings"]
-    for key in new_settings:
+    for key in dict.fromkeys([*new_settings, *old_settings]):  # a setting recorded only when used may be gone
         if key == "imaging":
             old_imaging = old_settings.get("imaging", {})
             for name, value in new_settings["imaging"].items():
                 if old_imaging.get(name) != value:
                     reasons.append(f"{name} {old_imaging.get(name)!r} -> {value!r}")
-        elif old_settings.get(key) != new_settings[key]:
-            reasons.append(f"{key} {old_settings.get(key)!r} -> {new_settings[key]!r}")
+        elif old_settings.get(key) != new_settings.get(key):
+            reasons.append(f"{key} {old_settings.get(key)!r} -> {new_settings.get(key)!r}")
     return "; ".join(reasons) or "fingerprint changed"
 
 
