@@ -211,6 +211,9 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     check_map_format(map_format)
     input_paths = [*sources.dce, sources.mask] + ([sources.background] if sources.background is not None else [])
     prepare_output_dir(out, input_paths, force=force)
+    if sources.background is not None and not Path(sources.background).is_file():  # before minutes of fitting
+        raise InputError("file not found", source=str(sources.background), field="--t2w",
+                         expected="a 3D T2-weighted volume (.nrrd, .nii.gz, ...)")
     result = analyse_image(sources, parameters, progress=progress)
     background = read_background(sources.background, result.geometry) if sources.background is not None else None
     write_imaging_result(result, out, inputs=sources.record(), input_paths=input_paths, force=force,

@@ -136,3 +136,30 @@ def test_the_image_command_works_without_matplotlib_or_pandas(tmp_path):
     assert f"{QUICKLOOK_FILE} not written: matplotlib is not installed" in done.stderr
     assert not (tmp_path / "out" / QUICKLOOK_FILE).exists()
     assert (tmp_path / "out" / "a_brix.nrrd").is_file() and (tmp_path / "out" / "summary.json").is_file()
+
+
+def test_the_t2w_background_is_put_on_the_dce_grid_in_physical_space(tmp_path):
+    """A T2W volume whose value is its voxels' LPS x coordinate, on a finer shifted grid, resampled linearly onto
+    the DCE grid, gives each DCE voxel its own x coordinate (linear interpolation is exact on a linear function)."""
+    from HypoxiaMarkersLib.io.volumes import read_volume_on_grid, write_volume
+    from HypoxiaMarkersLib.volume import Geometry
+
+    t2w = Geometry(size=(60, 50, 20), spacing=(0.5, 0.6, 2.5), origin=(-12.3, -10.1, -20.0))
+    k, j, i = np.indices(t2w.shape)
+    x = t2w.index_to_lps(np.stack([i, j, k], axis=-1))[..., 0]
+    write_volume(x.astype(np.float32), t2w, tmp_path / "t2w.nrrd")
+    dce = Geometry(size=(10, 10, 4), spacing=(1.9, 2.1, 5.0), origin=(-8.0, -6.0, -10.0))
+    on_dce = read_volume_on_grid(tmp_path / "t2w.nrrd", dce)
+    kk, jj, ii = np.indices(dce.shape)
+    expected = dce.index_to_lps(np.stack([ii, jj, kk], axis=-1))[..., 0]
+    np.testing.assert_allclose(on_dce, expected, atol=1e-4)
+
+
+def test_a_missing_t2w_is_refused_before_the_fit(tmp_path):
+    from HypoxiaMarkersLib.errors import InputError
+    from HypoxiaMarkersLib.pipeline.image import ImageSources, run_image
+
+    sources = ImageSources(dce=[tmp_path / "dce.nrrd"], mask=tmp_path / "mask.nrrd", background=tmp_path / "no.nrrd")
+    with pytest.raises(InputError, match="--t2w: file not found"):
+        run_image(sources, None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
