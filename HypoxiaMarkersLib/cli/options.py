@@ -66,6 +66,13 @@ def add_out_dir(parser, help: str = "output folder", *, metavar: Optional[str] =
     add_force(parser)
 
 
+def add_map_format(parser) -> None:
+    """``--format``: the file format of the maps and masks the imaging analysis writes."""
+    parser.add_argument("--format", choices=("nrrd", "nifti"), default="nrrd",
+                        help="file format of the maps and masks: nrrd (.nrrd) or nifti (.nii.gz, same file names; "
+                             "for FSL/nibabel)")
+
+
 def add_force(parser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace an existing output folder even though it holds files hypoxia-markers did not "

@@ -170,7 +170,7 @@ def load_tumour_slice(
         Hypoxic when A_Brix < a_threshold; default: the patient's own threshold from ``summary.json``
         (:data:`rules.A_THRESHOLD` when it has none).
     """
-    from ..io.volumes import read_volume
+    from ..io.volumes import find_volume, read_volume
 
     slices = result.slices
     if which == "biopsy":
@@ -186,7 +186,7 @@ def load_tumour_slice(
             raise InputError(f"patient {result.patient} has no slice {which}", source=str(result.folder),
                              expected=f"a slice number from 1 to {int(slices['slice'].max())}")
     row = chosen.iloc[0]
-    a_path, mask_path = result.folder / "a_brix.nrrd", result.folder / "tumour_mask.nrrd"
+    a_path, mask_path = find_volume(result.folder, "a_brix"), find_volume(result.folder, "tumour_mask")
     for path in (a_path, mask_path):
         if not path.is_file():
             raise InputError("missing", source=str(path), expected="the output of hypoxia-markers image")

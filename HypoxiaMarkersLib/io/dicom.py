@@ -27,7 +27,7 @@ from ..volume import Geometry
 # The tags read in the header pass (names as in pydicom's dictionary).
 _HEADER_TAGS = [
     "SOPClassUID", "SOPInstanceUID", "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
-    "InstanceNumber",
+    "InstanceNumber", "FrameOfReferenceUID",
     "Rows", "Columns", "PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient", "SliceThickness",
     "SpacingBetweenSlices", "NumberOfFrames", "TriggerTime", "AcquisitionTime", "AcquisitionDate", "ContentTime",
     "ContentDate", "TemporalPositionIdentifier", "TemporalResolution", "NumberOfTemporalPositions",
@@ -496,6 +496,8 @@ def read_dicom_series(
         "series_description": str(first.get("SeriesDescription", "")),
         "series_number": str(first.get("SeriesNumber", "")),
         "series_instance_uid": str(first.get("SeriesInstanceUID", "")),
+        # Contours (RTSTRUCT) must be in the same frame of reference to be placed on these images.
+        "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "")),
         "n_files": len(headers),
         "skipped_files": skipped,
         **notes,

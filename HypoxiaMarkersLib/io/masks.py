@@ -5,6 +5,9 @@ from the DCE series'. The mask is read with its own geometry and resampled onto 
 (LPS) space by SimpleITK: nearest neighbour by default (a DCE voxel is tumour if the T2W voxel at its centre
 is), or, with ``min_fraction``, by the fraction of the DCE voxel's volume that lies in the tumour.
 
+A DICOM RT Structure Set (RTSTRUCT, the planning system's contours) is rasterised on a fine grid on its own contour
+planes by :mod:`.rtstruct` and then resampled like any label map.
+
 Segmentations (``.seg.nrrd``) are read as Slicer reads them: the voxels by ITK, the segments from the
 ``SegmentN_Name``/``SegmentN_LabelValue``/``SegmentN_Layer`` keys (shared label maps: several segments in one
 layer with different label values; overlapping segments in separate layers).
@@ -58,6 +61,8 @@ def read_tumour_mask(
     *,
     label: Optional[int] = None,
     segment: Optional[str] = None,
+    roi: Optional[str] = None,
+    frame_of_reference_uid: Optional[str] = None,
     min_fraction: Optional[float] = None,
     max_share_outside: Optional[float] = MAX_SHARE_OUTSIDE,
 ) -> np.ndarray:
@@ -66,14 +71,19 @@ def read_tumour_mask(
     Parameters
     ----------
     path : path
-        A label map (any 3D format SimpleITK reads: .nrrd, .nii.gz, .mha, ...; tumour = nonzero, or ``label``)
-        or a Slicer segmentation ``.seg.nrrd`` (the segment named ``segment``; if omitted, the only segment).
+        A label map (any 3D format SimpleITK reads: .nrrd, .nii.gz, .mha, ...; tumour = nonzero, or ``label``),
+        a Slicer segmentation ``.seg.nrrd`` (the segment named ``segment``; if omitted, the only segment) or a
+        DICOM RTSTRUCT (the ROI named ``roi``; if omitted, the only ROI).
     reference : Geometry
         The DCE grid.
     label : int, optional
         For a label map: the tumour's label value (default: every nonzero voxel).
     segment : str, optional
         For a segmentation: the segment's name (or ID).
+    roi : str, optional
+        For an RTSTRUCT: the ROI's name (``ROIName``).
+    frame_of_reference_uid : str, optional
+        For an RTSTRUCT: the DCE series' FrameOfReferenceUID (when it is DICOM); an ROI in another is refused.
     min_fraction : float, optional
         If given, a DCE voxel is tumour when at least this fraction of its volume is (estimated by oversampling);
         default: nearest neighbour at the DCE voxel centre.
@@ -94,21 +104,43 @@ def read_tumour_mask(
         is issued when a smaller part of the tumour lies outside the DCE field of view.
     """
     path = Path(path)
-    mask, geometry, what = read_mask(path, label=label, segment=segment)
+    mask, geometry, what = read_mask(path, label=label, segment=segment, roi=roi, reference=reference,
+                                     frame_of_reference_uid=frame_of_reference_uid)
     return resample_mask(mask, geometry, reference, min_fraction=min_fraction, source=str(path), what=what,
                          max_share_outside=max_share_outside)
 
 
 def read_mask(
-    path: PathLike, *, label: Optional[int] = None, segment: Optional[str] = None
+    path: PathLike, *, label: Optional[int] = None, segment: Optional[str] = None, roi: Optional[str] = None,
+    reference: Optional[Geometry] = None, frame_of_reference_uid: Optional[str] = None,
 ) -> Tuple[np.ndarray, Geometry, str]:
     """Read a tumour mask on its own grid: ``(mask[k, j, i] bool, geometry, description)``.
 
-    See :func:`read_tumour_mask` for the parameters.
+    See :func:`read_tumour_mask` for the parameters. An RTSTRUCT needs ``reference`` (the DCE grid: its contours
+    are rasterised on a grid fine relative to it); its grid is that fine grid on the contour planes. Without
+    ``frame_of_reference_uid`` an RTSTRUCT's frame of reference cannot be checked: a warning says so.
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("mask file not found", source=str(path), expected="a label map or a .seg.nrrd file")
+        raise InputError("mask file not found", source=str(path),
+                         expected="a label map, a .seg.nrrd file or a DICOM RTSTRUCT")
+    from .rtstruct import is_rtstruct, read_rtstruct_mask
+
+    if is_rtstruct(path):
+        for value, option in ((label, "--label"), (segment, "--segment")):
+            if value is not None:
+                raise InputError(f"{option} does not apply to an RTSTRUCT", source=str(path), field=option,
+                                 expected="--roi NAME to choose the tumour ROI")
+        if reference is None:
+            raise ValueError("an RTSTRUCT is rasterised relative to the DCE grid: give reference")
+        if not frame_of_reference_uid:
+            warnings.warn(f"{path}: the DCE series is not DICOM (or has no FrameOfReferenceUID): the RTSTRUCT's frame "
+                          "of reference cannot be checked against it; make sure both come from the same patient and "
+                          "session", stacklevel=2)
+        return read_rtstruct_mask(path, reference, roi=roi, frame_of_reference_uid=frame_of_reference_uid)
+    if roi is not None:
+        raise InputError("--roi applies to DICOM RTSTRUCT files; this is not one", source=str(path), field="--roi",
+                         expected="--label N for a label map, --segment NAME for a segmentation")
     keys = _metadata_keys(path)
     if "Segment0_ID" in keys or "Segment0_Name" in keys or path.name.lower().endswith((".seg.nrrd", ".seg.nhdr")):
         if label is not None:

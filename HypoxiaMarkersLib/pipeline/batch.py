@@ -4,8 +4,8 @@ The manifest (CSV) has one row per patient:
 
 - required: ``patient``, ``dce`` (file or DICOM folder; several 3D files separated by ``;``), ``mask``,
   ``pfs_time``, ``pfs_event``;
-- optional per-patient imaging settings: ``label``, ``segment``, ``times`` (seconds, comma-separated),
-  ``frame_interval``, ``baseline_frames``;
+- optional per-patient imaging settings: ``label``, ``segment``, ``roi`` (the tumour ROI when ``mask`` is a DICOM
+  RTSTRUCT), ``times`` (seconds, comma-separated), ``frame_interval``, ``baseline_frames``;
 - genes: ``expression`` (a file) with ``samples`` (the patient's sample IDs in it, ``;``-separated: several
   biopsies), or ``gene_score`` (a score computed elsewhere);
 - every other column is a clinical covariate carried into the cohort table.
@@ -46,11 +46,11 @@ from .cohort import CohortAnalysisSettings, run_cohort
 from .dicom_export import DicomExport, DicomIdentity, dicom_results, is_dicom_input
 from .genes import GenesSettings, read_genes_input, run_genes
 from .heterogeneity import HeterogeneitySettings, run_heterogeneity
-from .image import ImageSources, analyse_image, write_imaging_result
+from .image import ImageSources, analyse_image, check_map_format, write_imaging_result
 from .survival import check_counts
 
 REQUIRED_COLUMNS = ("patient", "dce", "mask", "pfs_time", "pfs_event")
-IMAGING_COLUMNS = ("label", "segment", "times", "frame_interval", "baseline_frames")
+IMAGING_COLUMNS = ("label", "segment", "roi", "times", "frame_interval", "baseline_frames")
 GENE_COLUMNS = ("expression", "samples", "gene_score")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + IMAGING_COLUMNS + GENE_COLUMNS
 
@@ -77,6 +77,8 @@ class PatientJob:
     force: bool = False
     problem: str = ""  # the manifest row's imaging cells are invalid: the patient fails with this reason
     dicom_out: Optional[str] = None  # the patient's folder of DICOM results (batch --dicom-out), or None
+    roi: Optional[str] = None  # the tumour ROI of an RTSTRUCT mask
+    map_format: str = "nrrd"  # --format of the maps
 
 
 @dataclass
@@ -122,11 +124,17 @@ def input_fingerprint(job: PatientJob) -> dict:
         parameters = asdict(ImagingParameters(**job.imaging))
     except TypeError:
         parameters = dict(job.imaging)
+    settings = {"imaging": parameters, "label": job.label, "segment": job.segment, "times": job.times,
+                "frame_interval": job.frame_interval}
+    # Recorded only when used, so that results written before these settings existed are still reused.
+    if job.roi is not None:
+        settings["roi"] = job.roi
+    if job.map_format != "nrrd":
+        settings["format"] = job.map_format
     return {
         "files": _file_states(list(job.dce) + [job.mask]),
         "dce": [str(p) for p in job.dce], "mask": str(job.mask),
-        "settings": {"imaging": parameters, "label": job.label, "segment": job.segment, "times": job.times,
-                     "frame_interval": job.frame_interval},
+        "settings": settings,
     }
 
 
@@ -141,14 +149,14 @@ def _differences(old: dict, new: dict) -> str:
         reasons.append(f"input file changed ({Path(changed[0]).name}" + (f" and {len(changed) - 1} more" if
                                                                           len(changed) > 1 else "") + ")")
     old_settings, new_settings = old.get("settings", {}), new["settings"]
-    for key in new_settings:
+    for key in dict.fromkeys([*new_settings, *old_settings]):  # a setting recorded only when used may be gone
         if key == "imaging":
             old_imaging = old_settings.get("imaging", {})
             for name, value in new_settings["imaging"].items():
                 if old_imaging.get(name) != value:
                     reasons.append(f"{name} {old_imaging.get(name)!r} -> {value!r}")
-        elif old_settings.get(key) != new_settings[key]:
-            reasons.append(f"{key} {old_settings.get(key)!r} -> {new_settings[key]!r}")
+        elif old_settings.get(key) != new_settings.get(key):
+            reasons.append(f"{key} {old_settings.get(key)!r} -> {new_settings.get(key)!r}")
     return "; ".join(reasons) or "fingerprint changed"
 
 
@@ -195,7 +203,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         reason = difference
     start = time.perf_counter()
     try:
-        sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment,
+        sources = ImageSources(dce=list(job.dce), mask=job.mask, label=job.label, segment=job.segment, roi=job.roi,
                                times=parse_times_option(job.times) if job.times else None, times_text=job.times,
                                frame_interval=job.frame_interval)
         with warnings.catch_warnings(record=True) as caught:
@@ -206,7 +214,7 @@ def image_patient(job: PatientJob) -> PatientOutcome:
         del inputs["mask_min_fraction"]  # the manifest has no such column: recorded as before
         inputs.update(patient=job.patient, fingerprint=fingerprint)
         with dicom_results(result, _dicom_export(job), force=job.force):  # both folders, or neither
-            write_imaging_result(result, out, inputs=inputs)
+            write_imaging_result(result, out, inputs=inputs, map_format=job.map_format)
     except InputError as error:
         _remove_stale_result(out, difference)
         return PatientOutcome(job.patient, FAILED, time.perf_counter() - start, str(error), refit_reason=reason)
@@ -295,7 +303,7 @@ def _optional(row: pd.Series, column: str, kind: Callable, path: Path, *, minimu
 
 
 def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: bool, source: Path,
-                 dicom_out: Optional[Path] = None) -> List[PatientJob]:
+                 map_format: str = "nrrd", dicom_out: Optional[Path] = None) -> List[PatientJob]:
     """One job per manifest row; a row whose imaging cells are invalid gets a job that fails with the reason (that
     patient goes into failures.csv, the others are analysed). With ``dicom_out``, each patient's DICOM results go
     into ``dicom_out/<patient folder>``."""
@@ -311,6 +319,7 @@ def patient_jobs(manifest: pd.DataFrame, out: Path, imaging: dict, *, force: boo
             jobs.append(PatientJob(
                 patient=row["patient"], dce=row["dce"].split(";"), mask=row["mask"], out=folder,
                 label=_optional(row, "label", int, source, minimum=1), segment=_optional(row, "segment", str, source),
+                roi=_optional(row, "roi", str, source), map_format=map_format,
                 times=_optional(row, "times", str, source),
                 frame_interval=_optional(row, "frame_interval", float, source, minimum=0, strict=True),
                 imaging=settings, force=force, dicom_out=dicom,
@@ -592,6 +601,8 @@ class BatchSettings:
     truth_table : str, optional
         The synthetic cohort's true values (the demo's ``truth.csv``), compared with the recovered ones in the
         report.
+    map_format : {"nrrd", "nifti"}
+        File format of each patient's maps and masks (``--format``).
     """
 
     workers: int = 1
@@ -613,6 +624,7 @@ class BatchSettings:
     dicom_out: Optional[Union[str, Path]] = None  # each patient's DICOM results in a subfolder (batch --dicom-out)
     synthetic: bool = False
     truth_table: Optional[str] = None
+    map_format: str = "nrrd"
 
     def record(self) -> dict:
         """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",
@@ -661,6 +673,7 @@ def check_settings(settings: BatchSettings, covariate_columns: Optional[Sequence
             bound = f"in [{low:g}, {high:g}]" if math.isfinite(high) else ("> 0" if name == "a_threshold" else
                                                                             ">= 0")
             raise InputError(f"{value!r} is not a valid value", source=option, expected=f"a finite number {bound}")
+    check_map_format(s.map_format)
     if not isinstance(imaging.biopsy_slice, int) or imaging.biopsy_slice < 1:
         raise InputError(f"{imaging.biopsy_slice!r} is not a slice", source="--biopsy-slice",
                          expected="an integer >= 1 (1 = most caudal tumour slice)")
@@ -799,7 +812,7 @@ def run_batch(
     check_settings(settings, [c for c in manifest.columns if c not in KNOWN_COLUMNS])
     dicom_out = None if settings.dicom_out is None else Path(settings.dicom_out).absolute()
     jobs = patient_jobs(manifest, out, asdict(settings.imaging), force=settings.force, source=manifest_path,
-                        dicom_out=dicom_out)
+                        map_format=settings.map_format, dicom_out=dicom_out)
     inputs = manifest_inputs(manifest, manifest_path, settings)
     if dicom_out is not None:
         prepare_dicom_output(dicom_out, out, inputs, force=settings.force)

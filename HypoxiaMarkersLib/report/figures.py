@@ -20,6 +20,7 @@ from ..rules import at_or_above
 from .figure_files import new_figure as _figure
 from .figure_files import save_figure as _save
 from .km_figure import COLOURS
+from .quicklook import choose_slices  # noqa: F401 - one definition, used by the report too
 
 MORE_COLOUR = COLOURS[0]
 LESS_COLOUR = COLOURS[1]
@@ -130,18 +131,6 @@ def _crop(mask: np.ndarray, margin: int) -> Tuple[slice, slice]:
     return slice(r0, r1), slice(c0, c1)
 
 
-def choose_slices(slice_numbers: Sequence[int], biopsy_slice: Optional[int], at_most: int = 6) -> list:
-    """At most ``at_most`` slice numbers, evenly spread from caudal to cranial, always with the biopsy slice."""
-    numbers = sorted(int(s) for s in slice_numbers)
-    if len(numbers) <= at_most:
-        return numbers
-    picked = {numbers[int(round(i))] for i in np.linspace(0, len(numbers) - 1, at_most)}
-    if biopsy_slice is not None and biopsy_slice in numbers and biopsy_slice not in picked:
-        picked.discard(min(picked, key=lambda s: (abs(s - biopsy_slice), s)))
-        picked.add(int(biopsy_slice))
-    return sorted(picked)
-
-
 def plot_patient_maps(a_brix: np.ndarray, hypoxic: np.ndarray, tumour: np.ndarray, path: Path, *,
                       slices: Sequence[Tuple[int, int]], biopsy_slice: Optional[int], spacing_ij: Tuple[float, float],
                       a_threshold: float, background: Optional[np.ndarray] = None, background_name: str = "",
@@ -164,6 +153,29 @@ def plot_patient_maps(a_brix: np.ndarray, hypoxic: np.ndarray, tumour: np.ndarra
         An anatomical image on the same grid (T2W resampled, or a DCE frame); without it the panels have a plain
         background and the tumour's outline.
     """
+    width, height = map_panel_size(tumour, spacing_ij)
+    n = len(slices)
+    panel = 2.3
+    figure = _figure((panel * n * max(0.6, min(width / height, 1.6)) + 1.3, 2 * panel + 0.9))
+    grid = figure.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [0.06], wspace=0.08, hspace=0.12)
+    draw_patient_maps(figure, grid, a_brix, hypoxic, tumour, slices=slices, biopsy_slice=biopsy_slice,
+                      spacing_ij=spacing_ij, a_threshold=a_threshold, background=background)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, path)
+
+
+def map_panel_size(tumour: np.ndarray, spacing_ij: Tuple[float, float]) -> Tuple[float, float]:
+    """Width and height (mm) of the map panels: the tumour's bounding box with a margin of 6 voxels."""
+    rows, cols = _crop(np.asarray(tumour, dtype=bool), margin=6)
+    return (cols.stop - cols.start) * spacing_ij[0], (rows.stop - rows.start) * spacing_ij[1]
+
+
+def draw_patient_maps(figure, grid, a_brix: np.ndarray, hypoxic: np.ndarray, tumour: np.ndarray, *,
+                      slices: Sequence[Tuple[int, int]], biopsy_slice: Optional[int],
+                      spacing_ij: Tuple[float, float], a_threshold: float,
+                      background: Optional[np.ndarray] = None) -> None:
+    """Draw :func:`plot_patient_maps`' panels into ``grid`` (2 rows, ``len(slices) + 1`` columns) of ``figure``."""
     from matplotlib import colors
 
     tumour = np.asarray(tumour, dtype=bool)
@@ -171,13 +183,9 @@ def plot_patient_maps(a_brix: np.ndarray, hypoxic: np.ndarray, tumour: np.ndarra
     a = np.asarray(a_brix, dtype=float)
     finite = a[tumour & np.isfinite(a)]
     vmax = float(max(2.0 * a_threshold, np.percentile(finite, 98))) if finite.size else 2.0 * a_threshold
-    width = (cols.stop - cols.start) * spacing_ij[0]
-    height = (rows.stop - rows.start) * spacing_ij[1]
+    width, height = map_panel_size(tumour, spacing_ij)
     extent = (0.0, width, height, 0.0)
     n = len(slices)
-    panel = 2.3
-    figure = _figure((panel * n * max(0.6, min(width / height, 1.6)) + 1.3, 2 * panel + 0.9))
-    grid = figure.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [0.06], wspace=0.08, hspace=0.12)
     cmap = _a_brix_colours(a_threshold, vmax)
     hypoxic_colours = colors.ListedColormap(["#aed6f1", MORE_COLOUR, "#f4d03f"])
     image = None
@@ -244,9 +252,6 @@ def plot_patient_maps(a_brix: np.ndarray, hypoxic: np.ndarray, tumour: np.ndarra
                               Patch(color="#aed6f1", label="not hypoxic"),
                               Patch(color="#f4d03f", label="fit failed")],
                      loc="center left", fontsize=7, frameon=False, bbox_to_anchor=(0.0, 0.5))
-    if title:
-        figure.suptitle(title, fontsize=10)
-    return _save(figure, path)
 
 
 def _a_brix_colours(a_threshold: float, vmax: float):

@@ -131,6 +131,12 @@ class Page:
             f"{html.escape(caption)}{link}</figcaption></figure>")
         return entry
 
+    def links(self, items: Sequence[Tuple[str, str]], *, list_id: str = "") -> None:
+        """A list of links, ``(text, href)`` each (relative paths, so that the folder can be moved as a whole)."""
+        ident = f' id="{html.escape(list_id)}"' if list_id else ""
+        entries = "".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for text, href in items)
+        self.add(f"<ul{ident}>{entries}</ul>")
+
     def details(self, summary: str, build: Callable[[], None]) -> None:
         self.add(f"<details><summary>{html.escape(summary)}</summary>")
         build()

@@ -3,6 +3,7 @@ Heterogeneity, Patients, Parameters; and :data:`SECTIONS`, their order on the pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import numpy as np
@@ -169,14 +170,15 @@ def _biopsy_pairs(batch: BatchFolder, tumours: pd.DataFrame) -> Tuple[Optional[p
 
 
 def _example_patient(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
-    from ..io.volumes import read_volume
+    from ..io.volumes import find_volume, read_volume
     from .figures import choose_slices, plot_patient_maps
     from .tumour_figures import background_on_grid
 
     batch = ctx.batch
     page.heading("Example patient")
-    needed = ("a_brix.nrrd", "hypoxic_mask.nrrd", "tumour_mask.nrrd")
-    candidates = tumours[[all((batch.images[p].folder / f).is_file() for f in needed) for p in tumours["patient"]]]
+    needed = ("a_brix", "hypoxic_mask", "tumour_mask")
+    candidates = tumours[[all(find_volume(batch.images[p].folder, f).is_file() for f in needed)
+                          for p in tumours["patient"]]]
     candidates = candidates[candidates["hypoxic_fraction"].notna()]
     if candidates.empty:
         page.missing("no patient folder holds a_brix.nrrd, hypoxic_mask.nrrd and tumour_mask.nrrd")
@@ -187,9 +189,9 @@ def _example_patient(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
     patient = str(candidates.loc[order.sort_values(["d", "p"]).index[0], "patient"])
     image = batch.images[patient]
     folder = image.folder
-    a_brix, geometry = read_volume(folder / "a_brix.nrrd")
-    hypoxic, _ = read_volume(folder / "hypoxic_mask.nrrd")
-    tumour, _ = read_volume(folder / "tumour_mask.nrrd")
+    a_brix, geometry = read_volume(find_volume(folder, "a_brix"))
+    hypoxic, _ = read_volume(find_volume(folder, "hypoxic_mask"))
+    tumour, _ = read_volume(find_volume(folder, "tumour_mask"))
     background, background_name = background_on_grid(folder, geometry)
     table = image.slices
     biopsy_rows = table[table["is_biopsy_slice"].astype(bool)]
@@ -380,6 +382,22 @@ def _section_patients(page: Page, ctx: Context) -> None:
             for row in shown.itertuples(index=False)]
     page.details(f"cohort_table.csv with group and HScomp from the cohort statistics ({len(shown)} patients)",
                  lambda: page.table(list(shown.columns), rows, table_id="table-patients"))
+    _quicklook_links(page, ctx)
+
+
+def _quicklook_links(page: Page, ctx: Context) -> None:
+    """A link to each patient's ``quicklook.png`` (written by ``image``), relative to the report's folder."""
+    import os
+
+    items = []
+    for patient, image in sorted(ctx.batch.images.items()):
+        path = Path(image.folder) / "quicklook.png"
+        if path.is_file():
+            relative = os.path.relpath(path.absolute(), Path(ctx.out_dir).absolute())
+            items.append((str(patient), Path(relative).as_posix()))
+    if items:
+        page.details(f"quick-look figure of each patient ({len(items)}: slices with A_Brix and hypoxic voxels, mean "
+                     "curve and fit, fit-quality counts)", lambda: page.links(items, list_id="quicklook-links"))
 
 
 def _section_parameters(page: Page, ctx: Context) -> None:

@@ -28,8 +28,8 @@ from .km_figure import COLOURS
 MORE_COLOUR, LESS_COLOUR = COLOURS[0], COLOURS[1]
 NOT_GROUPED = "not in the cohort statistics"
 # Images that can serve as the anatomical background of the maps, first found wins.
-BACKGROUND_FILES = ("t2w_on_dce.nrrd", "t2w.nrrd", "dce_post_contrast.nrrd", "dce_first_post_contrast.nrrd",
-                    "background.nrrd")
+BACKGROUND_FILES = ("t2w_on_dce.nrrd", "t2w.nrrd", "dce_post_contrast.nrrd", "dce_post_contrast.nii.gz",
+                    "dce_first_post_contrast.nrrd", "background.nrrd")
 
 
 @dataclass
@@ -223,12 +223,12 @@ class SliceMap:
 
 
 def biopsy_slice_map(folder: Path, patient: str, k_index: int, margin: int = 4) -> SliceMap:
-    """Read (only) slice ``k_index`` of a patient's ``hypoxic_mask.nrrd`` and ``tumour_mask.nrrd`` and its
+    """Read (only) slice ``k_index`` of a patient's ``hypoxic_mask`` and ``tumour_mask`` maps and its
     anatomical background, cropped around the tumour."""
-    from ..io.volumes import read_volume
+    from ..io.volumes import find_volume, read_volume
 
-    tumour_volume, geometry = read_volume(Path(folder) / "tumour_mask.nrrd")
-    hypoxic_volume, _ = read_volume(Path(folder) / "hypoxic_mask.nrrd")
+    tumour_volume, geometry = read_volume(find_volume(folder, "tumour_mask"))
+    hypoxic_volume, _ = read_volume(find_volume(folder, "hypoxic_mask"))
     tumour = np.asarray(tumour_volume[k_index]) > 0
     rows, cols = np.flatnonzero(tumour.any(axis=1)), np.flatnonzero(tumour.any(axis=0))
     if rows.size == 0:

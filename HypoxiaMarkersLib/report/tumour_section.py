@@ -98,11 +98,13 @@ def clustering_maps(page: Page, ctx: Context, tumours: pd.DataFrame) -> None:
     k_of = dict(zip(tumours["patient"].astype(str), pd.to_numeric(tumours["k_index"], errors="coerce")))
     residual = dict(zip(tumours["patient"].astype(str), pd.to_numeric(tumours["residual"], errors="coerce")))
     images = ctx.batch.images
-    needed = ("hypoxic_mask.nrrd", "tumour_mask.nrrd")
+    from ..io.volumes import find_volume
+
+    needed = ("hypoxic_mask", "tumour_mask")  # as NRRD or NIfTI (--format)
     usable = [p for p in most + least if p in images and np.isfinite(k_of.get(p, np.nan))
-              and all((images[p].folder / f).is_file() for f in needed)]
+              and all(find_volume(images[p].folder, f).is_file() for f in needed)]
     if not usable:
-        page.missing("no image results with hypoxic_mask.nrrd and tumour_mask.nrrd for the most and least "
+        page.missing("no image results with hypoxic_mask and tumour_mask maps for the most and least "
                      "clustered tumours: no binary hypoxia maps")
         return
     # Read only now, and only these few patients' masks.

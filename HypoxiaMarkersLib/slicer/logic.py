@@ -762,7 +762,9 @@ def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object]
     if folder.exists():
         raise InputError("the folder exists already: an earlier export is never replaced", source=str(folder),
                          expected="a new folder (see unique_export_folder)")
-    write_imaging_result(run.result, folder, inputs=inputs)
+    # No quicklook.png: the scene shows the maps, and drawing it would import matplotlib and pandas, which Slicer
+    # does not bundle (the module's imaging path must work in a bare Slicer).
+    write_imaging_result(run.result, folder, inputs=inputs, quicklook=False)
     patient = {"version": __version__, "citation": CITATION, **summary,
                "imaging_parameters": run.result.parameters.as_dict(), "time_source": run.result.time_source}
     write_json(patient, folder / "patient_summary.json")

@@ -18,6 +18,7 @@ from ..options import (
     add_horizon,
     add_imaging_and_gene_cutoffs,
     add_injection_duration,
+    add_map_format,
     add_permutations,
     add_quiet,
     add_seed,
@@ -69,6 +70,7 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     add_hf_cutoff(imaging)
     add_biopsy_slice(imaging)
     add_injection_duration(imaging)
+    add_map_format(imaging)
     imaging.add_argument("--min-r2", type=float, default=None, metavar="R",
                          help="leave fitted voxels with R² below R out of the hypoxic fraction (a sensitivity check, "
                               "as in `image`; default: keep every fit)")
@@ -105,7 +107,7 @@ def settings_from(args: argparse.Namespace):
         imaging_cutoff=parse_cutoff(args.imaging_cutoff, "--imaging-cutoff"),
         gene_cutoff=parse_cutoff(args.gene_cutoff, "--gene-cutoff"), permutations=args.permutations,
         seed=args.seed, horizon=parse_horizon(args.horizon), time_unit=args.time_unit,
-        heterogeneity=not args.no_heterogeneity, report=not args.no_report,
+        heterogeneity=not args.no_heterogeneity, report=not args.no_report, map_format=args.format,
         dicom_out=getattr(args, "dicom_out", None),
     )
 

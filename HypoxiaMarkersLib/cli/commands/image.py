@@ -11,6 +11,7 @@ from ..options import (
     add_biopsy_slice,
     add_hf_cutoff,
     add_injection_duration,
+    add_map_format,
     add_out_dir,
     add_quiet,
 )
@@ -34,9 +35,13 @@ def register(subparsers) -> None:
                         help="4D file (.nrrd, .seq.nrrd, .nii[.gz], .mha), a DICOM folder, or several 3D volumes "
                              "(one per frame, with --times or --frame-interval)")
     parser.add_argument("--mask", required=True, type=Path,
-                        help="tumour: label map (nonzero = tumour) or Slicer segmentation (.seg.nrrd)")
+                        help="tumour: label map (nonzero = tumour), Slicer segmentation (.seg.nrrd) or DICOM "
+                             "RTSTRUCT (.dcm, with --roi)")
     parser.add_argument("--label", type=int, default=None, help="use only this label value of the label map")
     parser.add_argument("--segment", default=None, help="segment name in a .seg.nrrd (default: the only one)")
+    parser.add_argument("--roi", default=None, metavar="NAME",
+                        help="ROI name in an RTSTRUCT (default: the only one); its contours are rasterised onto the "
+                             "DCE grid in physical space")
     parser.add_argument("--mask-min-fraction", type=float, default=None, metavar="F",
                         help="a DCE voxel is tumour when at least this fraction of its volume is (partial volume, "
                              "e.g. 0.5; default: nearest neighbour at the voxel centre)")
@@ -44,6 +49,10 @@ def register(subparsers) -> None:
                         help="analyse the part of the tumour inside the DCE series even when more than 10 %% of the "
                              "mask lies outside it (the share is recorded in summary.json)")
     add_out_dir(parser)
+    add_map_format(parser)
+    parser.add_argument("--t2w", type=Path, default=None, metavar="FILE",
+                        help="T2-weighted volume shown under the maps in quicklook.png (resampled onto the DCE grid; "
+                             "default: the DCE post-contrast mean)")
     timing = parser.add_argument_group("frame times")
     timing.add_argument("--times", default=None,
                         help="frame times in seconds, comma-separated, or a file of times (one per line) "
@@ -118,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         dce=list(args.dce), mask=args.mask, label=args.label, segment=args.segment,
         times=parse_times_option(args.times) if args.times is not None else None, times_text=args.times,
         frame_interval=args.frame_interval, mask_min_fraction=args.mask_min_fraction,
-        allow_mask_outside=args.allow_mask_outside,
+        allow_mask_outside=args.allow_mask_outside, roi=args.roi, background=args.t2w,
     )
     parameters = ImagingParameters(
         a_threshold=args.a_threshold, hf_cutoff=args.hf_cutoff, biopsy_slice=args.biopsy_slice,
@@ -127,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         min_r2=args.min_r2, exclude_bound_fits=args.exclude_bound_fits,
     )
     result = run_image(sources, parameters, args.out, progress=partial(progress_bar, enabled=not args.quiet),
-                       force=args.force, dicom=dicom_export_from(args))
+                       force=args.force, dicom=dicom_export_from(args), map_format=args.format)
     biopsy = result.biopsy_slice
     print(
         f"hypoxic fraction {result.hypoxic_fraction:.3f} ({result.classification}); "

@@ -4,9 +4,10 @@ results (``pipeline``), the command line or Slicer (the pipeline may call the re
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-REPORT = Path(__file__).resolve().parents[3] / "HypoxiaMarkersLib" / "report"
+from helpers.paths import REPO_ROOT
+
+REPORT = REPO_ROOT / "HypoxiaMarkersLib" / "report"
 
 
 def _imported(path: Path):
