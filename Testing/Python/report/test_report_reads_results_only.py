@@ -4,6 +4,7 @@ results (``pipeline``), the command line or Slicer (the pipeline may call the re
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from helpers.paths import REPO_ROOT
 
