@@ -287,8 +287,7 @@ def analyse_dce(
         )
     check_injection_duration_bound(p.injection_duration_s, float(times[-1] - times[n_base - 1]))
 
-    volume_baseline = series.signal[:n_base].mean(axis=0)
-    floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
+    floor = p.signal_floor_fraction * _baseline_percentile_99(series.signal, n_base)
     s0 = curves.baseline_signal(n_base)
     has_signal = s0 > max(floor, 0.0)
     if not has_signal.any():
@@ -361,6 +360,7 @@ def analyse_dce(
                              biopsy_slice=p.biopsy_slice, at_bound=at_bound, low_r2=low_r2, excluded=excluded)
     failures = {STATUS_NAMES[code]: int(np.sum(status == code)) for code in np.unique(status)
                 if code not in FITTED_STATUSES}
+    del fitted, a_low, at_bound, low_r2, excluded  # counted: the peak comes with the last maps, made below
     return ImagingResult(
         a_brix=a_map,
         k_ep=to_map(values.pop("k_ep")),
@@ -432,6 +432,12 @@ class _TumourCurves:
             rsi[start:start + len(block_rsi)] = block_rsi[:, n_base:]
             total = total + block_rsi.sum(axis=0)
         return rsi, total / len(voxels)
+
+
+def _baseline_percentile_99(signal: np.ndarray, n_base: int) -> float:
+    """The 99th percentile of the series' baseline signal (mean of the baseline frames, float32 as numpy gives it);
+    a function so that the volume and its sorted copy are freed before the fit (issue 14: memory)."""
+    return float(np.percentile(signal[:n_base].mean(axis=0), 99))
 
 
 def _frame_mean(frames: np.ndarray) -> np.ndarray:
