@@ -18,7 +18,8 @@ Prints, all measured in this one run on this machine:
    series' read time, big minus tiny, measured in this run); and the command called in the benchmark's own
    process per engine (no interpreter start-up, imports or compile), with the wall time of its phases (read the
    series, read and resample the mask, analyse, write);
-3. peak memory: of the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
+3. peak memory: of reading that series from each 4D format (NRRD, NIfTI, NIfTI gz, compressed MetaImage) and of
+   the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
    ``image`` command on 512 x 512 x 30 x 60, each in a process of its own, against the size of the series.
 
 The compiled engine's first compile is timed apart (numba caches it on disk; later runs load it).
@@ -305,6 +306,35 @@ sys.exit(code)
 """
 
 
+# Reading a series in a process of its own: its peak memory beyond the process before the read, and the read time.
+READ_CHILD = f"""
+import sys, time
+from HypoxiaMarkersLib.io import read_dce
+before = {PEAK}
+start = time.perf_counter()
+series = read_dce(sys.argv[1])
+print(before, {PEAK}, time.perf_counter() - start)
+"""
+
+
+def read_memory(series, folder: Path) -> None:
+    """Peak memory and time of reading the series from each 4D format, against the series' size: NRRD is decoded a
+    slab at a time, NIfTI and uncompressed MetaImage a frame at a time, compressed MetaImage whole (io/dce.py)."""
+    from HypoxiaMarkersLib.io import write_dce
+
+    series_mib = series.signal.nbytes / 2**20
+    for name in ("dce.seq.nrrd", "dce.nii", "dce.nii.gz", "dce.mha"):
+        path = write_dce(series, folder / name)
+        out = subprocess.run([sys.executable, "-c", READ_CHILD, str(path)], check=True, capture_output=True,
+                             text=True, cwd=str(ROOT)).stdout.split()
+        extra = (int(out[1]) - int(out[0])) / series_mib
+        what = ("compressed, read whole" if name.endswith(".mha") else "gzip" if name.endswith("gz") or "nrrd" in name
+                else "raw")
+        print(f"reading {name} ({what}): {float(out[2]):.2f} s, peak {extra:.2f}x the series above the process "
+              f"before the read")
+        path.unlink()
+
+
 def cli(*args: str, env=None) -> int:
     """Run `hypoxia-markers ARGS...` in a process of its own; returns its peak memory in MiB."""
     run = subprocess.run([sys.executable, "-c", CLI_CHILD, *args], cwd=str(ROOT), env=env, capture_output=True,
@@ -329,6 +359,8 @@ def memory_benchmark(size, frames, radii, analysis_only_too: bool) -> None:
             np.savez(root / "case.npz", times=phantom.series.times_s, size=np.array(size), mask=phantom.tumour_mask,
                      spacing=np.array(phantom.series.geometry.spacing))
         files = write_case(root, phantom)
+        if not analysis_only_too:
+            read_memory(phantom.series, root)
         del phantom
         if analysis_only_too:
             out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(root / "case.npz"), str(root / "signal.npy")],
