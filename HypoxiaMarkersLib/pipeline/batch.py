@@ -403,6 +403,7 @@ def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optiona
         for job in jobs:
             yield image_patient(job)
         return
+    _load_fit_engine_before_fork()
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool:
         futures = [pool.submit(image_patient, job) for job in jobs]
         try:
@@ -413,6 +414,20 @@ def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optiona
             for future in futures:
                 future.cancel()
             raise
+
+
+def _load_fit_engine_before_fork() -> None:
+    """Load the Brix fit engine once in this process before the workers are forked, so that they inherit it: loading
+    the compiled engine (numba and its cached machine code) costs about 1.4 CPU-s per process, paid by every worker
+    otherwise (issue 14). With another start method (spawn, forkserver) the workers load it themselves."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method() != "fork":
+        return
+    from ..imaging.brix import fit_brix
+
+    t = np.linspace(0.1, 5.0, 12)
+    fit_brix(np.exp(-0.1 * t)[None, :] - np.exp(-t)[None, :], t)  # one curve: loads the engine, no BLAS threads
 
 
 def _start_worker() -> None:
