@@ -319,17 +319,18 @@ print(before, {PEAK}, time.perf_counter() - start)
 
 def read_memory(series, folder: Path) -> None:
     """Peak memory and time of reading the series from each 4D format, against the series' size: NRRD is decoded a
-    slab at a time, NIfTI and uncompressed MetaImage a frame at a time, compressed MetaImage whole (io/dce.py)."""
+    slab at a time, uncompressed NIfTI and MetaImage a frame at a time, compressed ones whole (io/dce.py)."""
     from HypoxiaMarkersLib.io import write_dce
 
     series_mib = series.signal.nbytes / 2**20
+    folder = folder / "formats"
     for name in ("dce.seq.nrrd", "dce.nii", "dce.nii.gz", "dce.mha"):
         path = write_dce(series, folder / name)
         out = subprocess.run([sys.executable, "-c", READ_CHILD, str(path)], check=True, capture_output=True,
                              text=True, cwd=str(ROOT)).stdout.split()
         extra = (int(out[1]) - int(out[0])) / series_mib
-        what = ("compressed, read whole" if name.endswith(".mha") else "gzip" if name.endswith("gz") or "nrrd" in name
-                else "raw")
+        what = ("gzip, streamed" if "nrrd" in name else "compressed, read whole" if name.endswith((".gz", ".mha"))
+                else "raw, streamed")
         print(f"reading {name} ({what}): {float(out[2]):.2f} s, peak {extra:.2f}x the series above the process "
               f"before the read")
         path.unlink()

@@ -566,13 +566,14 @@ def _read_frames(path: Path, reader: sitk.ImageFileReader) -> Tuple[np.ndarray, 
     """Signal [t, k, j, i] (float32) and frame geometry of a scalar 4D NIfTI or MetaImage, read a frame at a time.
 
     SimpleITK's whole image and its float32 copy would peak at twice the series (issue 14); ITK's NIfTI and
-    MetaImage readers read one frame's region (a gzip-compressed NIfTI by reading on through the stream, as fast as
-    the whole read: measured in benchmarks/brix_fit.py), so the peak is the series plus one frame. A compressed
-    MetaImage (``CompressedData = True``) is inflated from its start for every region, which takes ~25 times as
-    long: it is read whole. The values are those of the whole read, converted to float32 the same way.
+    MetaImage readers read one frame's region of an uncompressed file, so the peak is the series plus one frame.
+    Compressed files are read whole: ITK inflates them from the start for every region, which took 5-8 times as
+    long as the whole read for a 40-frame gzip NIfTI (``.nii.gz``) and ~25 times for a compressed MetaImage
+    (``CompressedData = True``; measured in benchmarks/brix_fit.py). The values are those of the whole read,
+    converted to float32 the same way.
     """
     _check_4d(reader, path)
-    if _compressed_metaimage(path):
+    if path.name.lower().endswith(".gz") or _compressed_metaimage(path):
         return _split_4d(_sitk_read(path), path)
     size = [int(v) for v in reader.GetSize()]
     signal = np.empty(size[::-1], dtype=np.float32)
