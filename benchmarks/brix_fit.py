@@ -11,11 +11,15 @@ Prints, all measured in this one run on this machine:
    and the accuracy of each against the phantom's truth (median |ΔA|/A, voxels classified right at A = 1.56).
    Each time is the best of 3 runs (the machine may be shared); voxels per CPU-second (all threads of this
    process) are printed beside, as a check that does not depend on other load;
-2. the whole ``hypoxia-markers image`` command (read, resample, fit, write) net of start-up: the command's time on
-   a big phantom minus its time on a tiny one, per engine, as voxels per second and as a ratio to the ``lm`` loop
-   (wall time, and CPU time of the command's process against the loop's); and the same command called in the
-   benchmark's own process (numpy engine), which leaves out interpreter start-up and imports;
-3. peak memory: of the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
+2. the whole ``hypoxia-markers image`` command (read, resample, fit, write), so that the reader sees where the time
+   goes: (i) the fit alone (the ratios of 1.), (ii) the command net of start-up: its time on a big phantom minus
+   its time on a tiny one, per engine, as voxels per second and as a ratio to the ``lm`` loop (wall time, and CPU
+   time of the command's process against the loop's), (iii) the same net also of decoding the input (the gzip
+   series' read time, big minus tiny, measured in this run); and the command called in the benchmark's own
+   process per engine (no interpreter start-up, imports or compile), with the wall time of its phases (read the
+   series, read and resample the mask, analyse, write);
+3. peak memory: of reading that series from each 4D format (NRRD, NIfTI, NIfTI gz, compressed MetaImage) and of
+   the ``image`` command on 256 x 256 x 12 x 40, and (``--large``) of ``analyse_dce`` and of the
    ``image`` command on 512 x 512 x 30 x 60, each in a process of its own, against the size of the series.
 
 The compiled engine's first compile is timed apart (numba caches it on disk; later runs load it).
@@ -142,7 +146,7 @@ def fit_benchmark(n_frames: int, uneven: bool, n_curve_fit: int) -> dict:
     worse = (fits["numpy"].sse[tried] - legacy[2][tried]) / legacy[2][tried]
     print(f"new vs old fitter: largest relative SSE increase {max(worse.max(), 0.0):.1e}, statuses same "
           f"{np.array_equal(fits['numpy'].status, legacy[0])}")
-    return {"lm": (lm, lm_cpu)}
+    return {"lm": (lm, lm_cpu), "ratios": {name: rows[name][0] / lm for name in rows if name.endswith("engine")}}
 
 
 def run_image(folder: Path, dce: Path, mask: Path, engine: str) -> tuple:
@@ -167,20 +171,29 @@ def write_case(folder: Path, phantom) -> tuple:
     return folder / "dce.seq.nrrd", folder / "mask.nrrd"
 
 
-def command_benchmark(lm_rate: tuple) -> None:
-    """The whole `image` command net of start-up: time on a big phantom minus time on a tiny one."""
+def command_benchmark(lm_rate: tuple, fit_ratios: dict) -> None:
+    """The whole `image` command: (i) the fit alone (from above), (ii) net of start-up (time on a big phantom minus
+    time on a tiny one), (iii) net of start-up and of decoding the input (the same difference for reading the
+    series, measured in this run), and where the time of one in-process run goes."""
     big = make_phantom(seed=102, size=(192, 192, 12), tumour_radii_mm=(38, 33, 27), n_frames=32,
                        baseline_frames=BASELINE)
     tiny = make_phantom(seed=103, size=(24, 24, 3), tumour_radii_mm=(5, 5, 4), n_frames=32, baseline_frames=BASELINE)
     n_big = int(big.tumour_mask.sum())
-    print(f"\n== the whole `hypoxia-markers image` command, net of start-up: {n_big} vs "
-          f"{int(tiny.tumour_mask.sum())} tumour voxels, 32 frames ==")
+    print(f"\n== the whole `hypoxia-markers image` command: {n_big} vs {int(tiny.tumour_mask.sum())} tumour voxels, "
+          f"32 frames (gzip .seq.nrrd, as the demo writes) ==")
+    if fit_ratios:
+        print("(i) the fit alone (above, evenly spaced frames): "
+              + ", ".join(f"{name} {ratio:.0f}x" for name, ratio in fit_ratios.items()) + " the lm loop")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         big_files = write_case(root / "big", big)
         tiny_files = write_case(root / "tiny", tiny)
-        print(f"{'engine':8s} {'big (s)':>8s} {'tiny (s)':>8s} {'net voxels/s':>13s} {'x lm loop':>10s} "
-              f"{'net voxels/CPU-s':>17s} {'x lm loop (CPU)':>16s}")
+        read_net = read_time(big_files[0]) - read_time(tiny_files[0])
+        print(f"reading (decoding) the series, in this process: {read_net:.3f} s more for the big one than the tiny "
+              f"one ({big_files[0].stat().st_size / 2**20:.0f} MiB gzip, {big.series.signal.nbytes / 2**20:.0f} MiB "
+              f"decoded)")
+        print(f"{'engine':8s} {'big (s)':>8s} {'tiny (s)':>8s} {'(ii) net voxels/s':>18s} {'x lm loop':>10s} "
+              f"{'x lm (CPU)':>11s} {'(iii) net of reading':>21s} {'x lm loop':>10s}")
         for engine in ("numpy", "numba"):
             run_image(root / "tiny", *tiny_files, engine)  # warm caches (files, numba's compiled code)
             big_runs = [run_image(root / "big", *big_files, engine) for _ in range(3)]
@@ -189,35 +202,77 @@ def command_benchmark(lm_rate: tuple) -> None:
             c_big, c_tiny = min(r[1] for r in big_runs), min(r[1] for r in tiny_runs)
             rate = n_big / (t_big - t_tiny) if t_big > t_tiny else float("nan")  # nan: other load swamped it
             cpu_rate = n_big / (c_big - c_tiny) if c_big > c_tiny else float("nan")
-            print(f"{engine:8s} {t_big:8.2f} {t_tiny:8.2f} {rate:13.0f} {rate / lm_rate[0]:9.1f}x "
-                  f"{cpu_rate:17.0f} {cpu_rate / lm_rate[1]:15.1f}x")
-        wall, cpu = in_process_image(root / "big", *big_files)
-        print(f"in this process (numpy engine; imports, start-up and compile outside the timing): {wall:.3f} s, "
-              f"{cpu:.3f} CPU-s = {n_big / wall:.0f} voxels/s ({n_big / wall / lm_rate[0]:.1f}x lm loop), "
-              f"{n_big / cpu:.0f} voxels/CPU-s ({n_big / cpu / lm_rate[1]:.1f}x)")
+            net = t_big - t_tiny - read_net
+            rate_no_read = n_big / net if net > 0 else float("nan")
+            print(f"{engine:8s} {t_big:8.2f} {t_tiny:8.2f} {rate:18.0f} {rate / lm_rate[0]:9.1f}x "
+                  f"{cpu_rate / lm_rate[1]:10.1f}x {rate_no_read:21.0f} {rate_no_read / lm_rate[0]:9.1f}x")
+        for engine in ("numpy", "numba"):
+            wall, cpu, phases = in_process_image(root / "big", *big_files, engine)
+            print(f"in this process ({engine} engine; start-up, imports and compile outside the timing): "
+                  f"{wall:.3f} s, {cpu:.3f} CPU-s = {n_big / wall:.0f} voxels/s ({n_big / wall / lm_rate[0]:.1f}x lm "
+                  f"loop); " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in phases.items()))
 
 
-def in_process_image(folder: Path, dce: Path, mask: Path) -> tuple:
-    """Best wall and CPU time of the `image` command called in this process (no interpreter start, no imports):
-    what reading, resampling, the analysis and writing cost on their own."""
+def read_time(path: Path) -> float:
+    """Best of 3 wall times of reading a series (decoding included) in this process."""
+    from HypoxiaMarkersLib.io import read_dce
+
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        read_dce(path)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+PHASES = (("read", "HypoxiaMarkersLib.io", "read_dce"), ("mask", "HypoxiaMarkersLib.io.masks", "read_mask"),
+          ("resample", "HypoxiaMarkersLib.io.masks", "resample_mask"),
+          ("analyse", "HypoxiaMarkersLib.imaging.analysis", "analyse_dce"),
+          ("write", "HypoxiaMarkersLib.pipeline.image", "write_imaging_result"))
+
+
+def in_process_image(folder: Path, dce: Path, mask: Path, engine: str) -> tuple:
+    """Best wall and CPU time of the `image` command called in this process (no interpreter start, no imports),
+    and the wall time of its phases in that run: what reading, resampling, the analysis and writing cost."""
+    import importlib
+
     from HypoxiaMarkersLib.cli import main as cli_main
 
     previous = os.environ.get(ENGINE_VARIABLE)
-    os.environ[ENGINE_VARIABLE] = "numpy"
+    os.environ[ENGINE_VARIABLE] = engine
+    originals, spent = [], {}
+    for name, module_name, function in PHASES:  # the pipeline looks these up when it runs: wrapped in place
+        module = importlib.import_module(module_name)
+        original = getattr(module, function)
+        originals.append((module, function, original))
+
+        def timed_phase(*args, _name=name, _original=original, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_name] = spent.get(_name, 0.0) + time.perf_counter() - start
+        setattr(module, function, timed_phase)
     runs = []
     try:
         for _ in range(4):  # the first run warms imports and caches: dropped
+            spent.clear()
             out = tempfile.mkdtemp(dir=folder, prefix="in-process-")
             start, cpu = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(io.StringIO()):  # the command's one-line result
                 cli_main(["image", str(dce), "--mask", str(mask), "--out", out, "--quiet"])
-            runs.append((time.perf_counter() - start, time.process_time() - cpu))
+            runs.append((time.perf_counter() - start, time.process_time() - cpu, dict(spent)))
     finally:
+        for module, function, original in originals:
+            setattr(module, function, original)
         if previous is None:
             os.environ.pop(ENGINE_VARIABLE)
         else:
             os.environ[ENGINE_VARIABLE] = previous
-    return min(r[0] for r in runs[1:]), min(r[1] for r in runs[1:])
+    best = min(runs[1:], key=lambda r: r[0])
+    phases = dict(best[2])
+    phases["rest"] = best[0] - sum(phases.values())
+    return best[0], min(r[1] for r in runs[1:]), phases
 
 
 # Peak memory is the process's VmHWM (/proc/self/status): getrusage's ru_maxrss keeps, across exec, the peak of
@@ -251,6 +306,36 @@ sys.exit(code)
 """
 
 
+# Reading a series in a process of its own: its peak memory beyond the process before the read, and the read time.
+READ_CHILD = f"""
+import sys, time
+from HypoxiaMarkersLib.io import read_dce
+before = {PEAK}
+start = time.perf_counter()
+series = read_dce(sys.argv[1])
+print(before, {PEAK}, time.perf_counter() - start)
+"""
+
+
+def read_memory(series, folder: Path) -> None:
+    """Peak memory and time of reading the series from each 4D format, against the series' size: NRRD is decoded a
+    slab at a time, uncompressed NIfTI and MetaImage a frame at a time, compressed ones whole (io/dce.py)."""
+    from HypoxiaMarkersLib.io import write_dce
+
+    series_mib = series.signal.nbytes / 2**20
+    folder = folder / "formats"
+    for name in ("dce.seq.nrrd", "dce.nii", "dce.nii.gz", "dce.mha"):
+        path = write_dce(series, folder / name)
+        out = subprocess.run([sys.executable, "-c", READ_CHILD, str(path)], check=True, capture_output=True,
+                             text=True, cwd=str(ROOT)).stdout.split()
+        extra = (int(out[1]) - int(out[0])) / series_mib
+        what = ("gzip, streamed" if "nrrd" in name else "compressed, read whole" if name.endswith((".gz", ".mha"))
+                else "raw, streamed")
+        print(f"reading {name} ({what}): {float(out[2]):.2f} s, peak {extra:.2f}x the series above the process "
+              f"before the read")
+        path.unlink()
+
+
 def cli(*args: str, env=None) -> int:
     """Run `hypoxia-markers ARGS...` in a process of its own; returns its peak memory in MiB."""
     run = subprocess.run([sys.executable, "-c", CLI_CHILD, *args], cwd=str(ROOT), env=env, capture_output=True,
@@ -275,6 +360,8 @@ def memory_benchmark(size, frames, radii, analysis_only_too: bool) -> None:
             np.savez(root / "case.npz", times=phantom.series.times_s, size=np.array(size), mask=phantom.tumour_mask,
                      spacing=np.array(phantom.series.geometry.spacing))
         files = write_case(root, phantom)
+        if not analysis_only_too:
+            read_memory(phantom.series, root)
         del phantom
         if analysis_only_too:
             out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(root / "case.npz"), str(root / "signal.npy")],
@@ -300,8 +387,10 @@ def main() -> None:
                              "made)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; numpy {np.__version__}")
+    ratios = {}
     if not args.no_fit:
-        lm = fit_benchmark(args.n_frames, uneven=False, n_curve_fit=args.voxels_curve_fit)["lm"]
+        evenly = fit_benchmark(args.n_frames, uneven=False, n_curve_fit=args.voxels_curve_fit)
+        lm, ratios = evenly["lm"], evenly["ratios"]
         fit_benchmark(args.n_frames, uneven=True, n_curve_fit=args.voxels_curve_fit)
     else:  # the lm loop alone, as the whole command's baseline
         rsi, t, _ = held_out_curves(args.n_frames, uneven=False)
@@ -309,7 +398,7 @@ def main() -> None:
         wall, cpu, _ = timed(lambda: curve_fit_loop(rsi[pick], t, False))
         lm = (len(pick) / wall, len(pick) / cpu)
     if not args.no_command:
-        command_benchmark(lm)
+        command_benchmark(lm, ratios)
         memory_benchmark((256, 256, 12), 40, (40, 35, 25), analysis_only_too=False)
     if args.large:
         memory_benchmark((512, 512, 30), 60, (60, 50, 45), analysis_only_too=True)

@@ -4,11 +4,10 @@ Run by hand (not a test: the demo takes minutes)::
 
     python tools/compare_demo.py /tmp/demo-before /tmp/demo-after
 
-Ignored: run timings (JSON keys ``seconds``, ``timings_s``), the report's ``generated`` time, the output folder's own
-path (replaced by ``<OUT>``, in keys too), the modification times and sizes of the input files that a batch records
-in ``summary.json`` (``inputs.fingerprint.files``; each demo writes its data anew) and the package version string.
-Everything else must be equal: CSV and JSON text values exactly, numbers exactly (no tolerance), NRRD voxel arrays
-and geometry exactly.
+Ignored: run timings (JSON keys ``seconds``, ``timings_s``), the report's ``generated`` time, the inputs'
+``fingerprint`` (file sizes and modification times, for batch's re-use of results: new files each demo), the output
+folder's own path (replaced by ``<OUT>``, in keys too) and the package version string. Everything else must be
+equal: CSV and JSON text values exactly, numbers exactly (no tolerance), NRRD voxel arrays and geometry exactly.
 """
 
 from __future__ import annotations
@@ -20,16 +19,12 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-IGNORED_KEYS = {"seconds", "version", "timings_s", "generated"}
+IGNORED_KEYS = {"seconds", "version", "timings_s", "generated", "fingerprint"}
 
 
 def _clean(value, root: str):
     if isinstance(value, dict):
-        cleaned = {k.replace(root, "<OUT>"): _clean(v, root) for k, v in value.items() if k not in IGNORED_KEYS}
-        if "dce" in value and isinstance(value.get("files"), dict):  # summary.json inputs.fingerprint
-            # The input files' sizes and modification times: the data folder is written anew by each demo.
-            cleaned["files"] = sorted(cleaned["files"])
-        return cleaned
+        return {k.replace(root, "<OUT>"): _clean(v, root) for k, v in value.items() if k not in IGNORED_KEYS}
     if isinstance(value, list):
         return [_clean(v, root) for v in value]
     if isinstance(value, str):

@@ -41,7 +41,13 @@ from .hypoxia import (
     slice_fractions,
 )
 from .quality import POOR_FIT_R2, FitQuality, bound_counts, excluded_label, poor_fit_maps, quality_warnings
-from .timing import HOW_TO_GIVE_BASELINE, SECONDS_PER_MINUTE, curve_noise, detect_baseline_frames
+from .timing import (
+    HOW_TO_GIVE_BASELINE,
+    SECONDS_PER_MINUTE,
+    check_injection_duration_bound,
+    curve_noise,
+    detect_baseline_frames,
+)
 
 # Bolus-arrival candidates between the last baseline frame and the first enhanced one.
 N_LAG_CANDIDATES = 21
@@ -156,7 +162,7 @@ class ImagingResult:
     warnings: List[str] = field(default_factory=list)  # what the user must know about these numbers
     fit_quality: Optional[FitQuality] = None  # poor fits counted (at a bound, low R²), HF with and without them
     fit_engine: str = "numpy"  # the Brix fit engine that ran: "numba" (compiled) or "numpy"
-    baseline_frames_auto: Optional[int] = None  # detected from the mean curve when baseline_frames was given
+    baseline_frames_auto: Optional[int] = None  # detected from the mean curve (None: no clear rise to detect)
     # The DICOM series read (io.dicom.DicomReference: patient, study, frame of reference), None for other
     # inputs: what a DICOM export of the maps refers to.
     dicom_reference: Optional[object] = None
@@ -267,9 +273,13 @@ def analyse_dce(
 
     n_frames = times.size
     detected = p.baseline_frames is None
-    n_base = (detect_baseline_frames(curves.mean_signal(), rise_fraction=p.arrival_rise_fraction)
-              if detected else int(p.baseline_frames))
-    warnings = [] if detected else _baseline_warnings(curves.mean_signal(), n_base, p.arrival_rise_fraction)
+    # Detected once, from the tumour's mean curve: used when none are given, else recorded and compared.
+    mean_signal = curves.mean_signal()
+    if detected:
+        n_base = auto = detect_baseline_frames(mean_signal, rise_fraction=p.arrival_rise_fraction)
+    else:
+        n_base, auto = int(p.baseline_frames), _detected_or_none(mean_signal, p.arrival_rise_fraction)
+    warnings = [] if detected else _baseline_warnings(n_base, auto)
     if not 1 <= n_base <= n_frames - MIN_POINTS:
         raise InputError(
             f"{n_base} baseline frame(s) leave {n_frames - n_base} frame(s) after bolus arrival in a series of "
@@ -278,9 +288,9 @@ def analyse_dce(
             field="baseline frames",
             expected=f"at least {MIN_POINTS} frames after arrival and at least 1 before",
         )
+    check_injection_duration_bound(p.injection_duration_s, float(times[-1] - times[n_base - 1]))
 
-    volume_baseline = series.signal[:n_base].mean(axis=0)
-    floor = p.signal_floor_fraction * float(np.percentile(volume_baseline, 99))
+    floor = p.signal_floor_fraction * _baseline_percentile_99(series.signal, n_base)
     s0 = curves.baseline_signal(n_base)
     has_signal = s0 > max(floor, 0.0)
     if not has_signal.any():
@@ -353,6 +363,7 @@ def analyse_dce(
                              biopsy_slice=p.biopsy_slice, at_bound=at_bound, low_r2=low_r2, excluded=excluded)
     failures = {STATUS_NAMES[code]: int(np.sum(status == code)) for code in np.unique(status)
                 if code not in FITTED_STATUSES}
+    del fitted, a_low, at_bound, low_r2, excluded  # counted: the peak comes with the last maps, made below
     return ImagingResult(
         a_brix=a_map,
         k_ep=to_map(values.pop("k_ep")),
@@ -382,6 +393,7 @@ def analyse_dce(
         warnings=warnings,
         fit_quality=quality,
         fit_engine=fit_engine,
+        baseline_frames_auto=auto,
     )
 
 
@@ -423,6 +435,12 @@ class _TumourCurves:
             rsi[start:start + len(block_rsi)] = block_rsi[:, n_base:]
             total = total + block_rsi.sum(axis=0)
         return rsi, total / len(voxels)
+
+
+def _baseline_percentile_99(signal: np.ndarray, n_base: int) -> float:
+    """The 99th percentile of the series' baseline signal (mean of the baseline frames, float32 as numpy gives it);
+    a function so that the volume and its sorted copy are freed before the fit (issue 14: memory)."""
+    return float(np.percentile(signal[:n_base].mean(axis=0), 99))
 
 
 def _frame_mean(frames: np.ndarray) -> np.ndarray:
@@ -508,17 +526,35 @@ def _check_enhancement(mean_rsi: np.ndarray, n_base: int, source: str) -> None:
         )
 
 
-def _baseline_warnings(mean_signal: np.ndarray, n_base: int, rise_fraction: float) -> List[str]:
-    """A warning when baseline frames given by the user include frames where the mean curve already rises."""
+#: Given baseline frames ending this many frames or more before the detected arrival are warned about (the bolus
+#: arrival, and so every A_Brix, moves); any given frame after it is (enhancing frames averaged into S0).
+BASELINE_DISAGREEMENT_FRAMES = 2
+
+
+def _detected_or_none(mean_signal: np.ndarray, rise_fraction: float) -> Optional[int]:
+    """The baseline frames detected from the mean curve, or None when it shows no clear rise."""
     try:
-        detected = detect_baseline_frames(mean_signal, rise_fraction=rise_fraction)
+        return detect_baseline_frames(mean_signal, rise_fraction=rise_fraction)
     except InputError:
+        return None
+
+
+def _baseline_warnings(n_base: int, detected: Optional[int]) -> List[str]:
+    """One warning when baseline frames given by the user disagree with those detected from the mean curve: too many
+    (frames where the curve already rises are averaged into S0) or too few by
+    :data:`BASELINE_DISAGREEMENT_FRAMES` or more (the arrival is placed before the contrast arrives)."""
+    if detected is None:
         return []
-    if detected >= n_base:
-        return []
-    return [f"--baseline-frames {n_base}: the tumour's mean curve already rises from frame {detected + 1} (1-based), "
-            f"so {n_base - detected} enhancing frame(s) are averaged into the baseline signal S0; the detected "
-            f"number of baseline frames is {detected}"]
+    if detected < n_base:
+        return [f"--baseline-frames {n_base}: the tumour's mean curve already rises from frame {detected + 1} "
+                f"(1-based), so {n_base - detected} enhancing frame(s) are averaged into the baseline signal S0; "
+                f"the detected number of baseline frames is {detected}"]
+    if detected - n_base >= BASELINE_DISAGREEMENT_FRAMES:
+        return [f"--baseline-frames {n_base} disagrees with the {detected} baseline frames detected from the "
+                f"tumour's mean curve: the bolus arrival, and so A_Brix and the hypoxic fraction, depend on it; "
+                f"check the frames before the contrast arrives (without --baseline-frames the detected value is "
+                f"used)"]
+    return []
 
 
 def _lag_candidates(t_last_baseline: float, t_first_enhanced: float, n: int) -> np.ndarray:

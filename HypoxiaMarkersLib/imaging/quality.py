@@ -81,8 +81,9 @@ def poor_fit_maps(fit_status: np.ndarray, r_squared: np.ndarray, fitted: np.ndar
     """Boolean maps ``(at_bound, low_r2)`` of the fitted voxels; an undefined (NaN) R² counts as low."""
     fitted = np.asarray(fitted, dtype=bool)
     at_bound = fitted & (np.asarray(fit_status) == STATUS_HIT_BOUND)
-    with np.errstate(invalid="ignore"):
-        low_r2 = fitted & ~(np.asarray(r_squared, dtype=float) >= r2_threshold)
+    low_r2 = np.zeros_like(fitted)
+    with np.errstate(invalid="ignore"):  # compared in float64 on the fitted voxels only: no float64 map
+        low_r2[fitted] = ~(np.asarray(r_squared)[fitted].astype(float) >= r2_threshold)
     return at_bound, low_r2
 
 

@@ -116,6 +116,38 @@ HOW_TO_GIVE_BASELINE = (
 )
 
 
+def check_injection_duration_bound(tau_s: float, after_arrival_s: float) -> float:
+    """The injection duration (seconds) at most half the acquisition after the bolus arrival, so that at least as
+    long again is left for the washout: a longer injection leaves too little of the curve to fit, and A_Brix ends on
+    its bound (every voxel "fitted" at a bound, worse than a flat line: issue 16).
+
+    Parameters
+    ----------
+    tau_s : float
+        The injection duration in seconds (``--injection-duration``; in Slicer: Injection duration).
+    after_arrival_s : float
+        Seconds from the last baseline frame to the last frame.
+
+    Returns
+    -------
+    float
+        ``tau_s``.
+
+    Raises
+    ------
+    InputError
+        Naming ``--injection-duration`` and the longest duration this series allows.
+    """
+    if tau_s > after_arrival_s / 2:
+        raise InputError(f"{tau_s:g} s is longer than half the acquisition after the bolus "
+                         f"arrival ({after_arrival_s:g} s from the last baseline frame to the last frame): too "
+                         "little of the washout would be left to fit",
+                         source="--injection-duration",
+                         expected=f"seconds in [0, {after_arrival_s / 2:g}] (clinical injections last seconds; "
+                                  "0 = fast bolus)")
+    return tau_s
+
+
 def curve_noise(curve: np.ndarray) -> float:
     """Frame-to-frame noise (standard deviation of one frame) of a signal curve, robust to the bolus.
 

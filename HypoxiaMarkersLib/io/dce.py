@@ -509,18 +509,11 @@ def _float32_decimal(value: float) -> float:
 
 
 def _read_nifti(path: Path) -> _Raw:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        _sitk_read(path)  # raises the InputError with SimpleITK's reason
-        raise
+    reader = _image_information(path)
     if reader.GetDimension() == 3:
         raise InputError("this is a 3D volume, not a DCE series", source=str(path), field="dim[0]",
                          expected="a 4D NIfTI (3D + time), or give one 3D volume per frame with --times")
-    image = _sitk_read(path)
-    signal, geometry = _split_4d(image, path)
+    signal, geometry = _read_frames(path, reader)
     keys = set(reader.GetMetaDataKeys())
     if "pixdim[4]" not in keys or "xyzt_units" not in keys:
         return _Raw(signal, geometry, None, "the NIfTI header's pixdim[4]/xyzt_units could not be read")
@@ -540,16 +533,76 @@ def _read_nifti(path: Path) -> _Raw:
 
 
 def _read_other_4d(path: Path) -> _Raw:
-    image = _sitk_read(path)
-    if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1:
+    if _suffix(path) in (".mha", ".mhd"):
+        image = _image_information(path)  # the header only: the frames are read one at a time below
+    else:
+        image = _sitk_read(path)
+    if image.GetDimension() == 3 and _components(image) == 1:
         raise InputError("this is a 3D volume, not a DCE series", source=str(path),
                          expected="a 4D image (3D + time), or give one 3D volume per frame with --times")
-    signal, geometry = _split_4d(image, path)
+    if isinstance(image, sitk.ImageFileReader):
+        signal, geometry = _read_frames(path, image)
+    else:
+        signal, geometry = _split_4d(image, path)
     step, start = image.GetSpacing()[3], image.GetOrigin()[3]
     times = start + np.arange(signal.shape[0]) * step
     kind = "MetaImage" if _suffix(path) in (".mha", ".mhd") else "image"
     # MetaImage has no time unit: its ElementSpacing is taken as seconds, and the source says so.
     return _Raw(signal, geometry, times, f"{kind} axis 4 spacing ({step:g}, read as seconds)")
+
+
+def _image_information(path: Path) -> sitk.ImageFileReader:
+    """A reader holding the file's header (grid, type, metadata), no voxels read yet."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        _sitk_read(path)  # raises the InputError with SimpleITK's reason
+        raise
+    return reader
+
+
+def _read_frames(path: Path, reader: sitk.ImageFileReader) -> Tuple[np.ndarray, Geometry]:
+    """Signal [t, k, j, i] (float32) and frame geometry of a scalar 4D NIfTI or MetaImage, read a frame at a time.
+
+    SimpleITK's whole image and its float32 copy would peak at twice the series (issue 14); ITK's NIfTI and
+    MetaImage readers read one frame's region of an uncompressed file, so the peak is the series plus one frame.
+    Compressed files are read whole: ITK inflates them from the start for every region, which took 5-8 times as
+    long as the whole read for a 40-frame gzip NIfTI (``.nii.gz``) and ~25 times for a compressed MetaImage
+    (``CompressedData = True``; measured in benchmarks/brix_fit.py). The values are those of the whole read,
+    converted to float32 the same way.
+    """
+    _check_4d(reader, path)
+    if path.name.lower().endswith(".gz") or _compressed_metaimage(path):
+        return _split_4d(_sitk_read(path), path)
+    size = [int(v) for v in reader.GetSize()]
+    signal = np.empty(size[::-1], dtype=np.float32)
+    reader.SetExtractSize(size[:3] + [0])  # a size of 0 drops the time axis: each region is a 3D frame
+    for n in range(size[3]):
+        reader.SetExtractIndex([0, 0, 0, n])
+        try:
+            frame = reader.Execute()
+        except RuntimeError as error:
+            detail = next((line for line in reversed(str(error).strip().splitlines()) if line.strip()), "")
+            raise InputError(f"could not read frame {n + 1} of the image ({detail.strip() or 'unknown error'})",
+                             source=str(path), expected="a readable, complete image file") from None
+        signal[n] = sitk.GetArrayViewFromImage(frame)  # `frame` stays referenced while its view is read
+    return signal, geometry_of_image(reader)
+
+
+def _compressed_metaimage(path: Path) -> bool:
+    """Whether a MetaImage header says ``CompressedData = True`` (the header is text up to ElementDataFile)."""
+    if _suffix(path) not in (".mha", ".mhd"):
+        return False
+    with open(path, "rb") as handle:
+        for raw in handle:
+            key, _, value = raw.decode("latin-1").partition("=")
+            if key.strip().lower() == "compresseddata":
+                return value.strip().lower() == "true"
+            if key.strip().lower() == "elementdatafile" or len(raw) > 4096:
+                return False
+    return False
 
 
 def frame_file_order(paths: Sequence[Path]) -> Tuple[List[Path], Optional[str]]:

@@ -13,7 +13,7 @@ from ..volume import Geometry
 
 
 def geometry_of_image(image: sitk.Image) -> Geometry:
-    """The grid of a 3D SimpleITK image (the first three axes of a 4D one)."""
+    """The grid of a 3D SimpleITK image (the first three axes of a 4D one), or of an image reader's information."""
     dim = image.GetDimension()
     if dim == 3:
         return Geometry(

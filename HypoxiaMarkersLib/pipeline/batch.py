@@ -387,21 +387,25 @@ def run_patients(
     workers: int = 1,
     dask_scheduler: Optional[str] = None,
     progress: Optional[Callable[[int, int, PatientOutcome], None]] = None,
+    while_waiting: Optional[Callable[[], None]] = None,
 ) -> List[PatientOutcome]:
     """Run :func:`image_patient` for every job: serially, in a process pool, or on a Dask cluster.
 
     ``progress(done, total, outcome)`` is called as each patient finishes (in completion order). The outcomes are
-    returned in the order of ``jobs``.
+    returned in the order of ``jobs``. ``while_waiting()`` is called once in this process after the jobs went to
+    the pool or cluster (never in a serial run), for work of later stages that would otherwise wait for them.
     """
     outcomes: Dict[str, PatientOutcome] = {}
-    for done, outcome in enumerate(_completed(jobs, workers, dask_scheduler), start=1):
+    for done, outcome in enumerate(_completed(jobs, workers, dask_scheduler, while_waiting), start=1):
         outcomes[outcome.patient] = outcome
         if progress is not None:
             progress(done, len(jobs), outcome)
     return [outcomes[job.patient] for job in jobs]
 
 
-def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optional[str]) -> Iterator[PatientOutcome]:
+def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optional[str],
+               while_waiting: Optional[Callable[[], None]] = None) -> Iterator[PatientOutcome]:
+    while_waiting = while_waiting or (lambda: None)
     if dask_scheduler:
         try:
             from distributed import Client
@@ -417,6 +421,7 @@ def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optiona
         try:
             futures = [client.submit(image_patient, job, key=f"image-{job.patient}-{time.time_ns()}", pure=False)
                        for job in jobs]
+            while_waiting()
             for future in dask_as_completed(futures):
                 yield future.result()
         finally:
@@ -426,15 +431,56 @@ def _completed(jobs: Sequence[PatientJob], workers: int, dask_scheduler: Optiona
         for job in jobs:
             yield image_patient(job)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    _load_fit_engine_before_fork()
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool:
         futures = [pool.submit(image_patient, job) for job in jobs]
         try:
+            while_waiting()  # the workers exist now (forked at the first submit): nothing of this reaches them
             for future in as_completed(futures):
                 yield future.result()
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+
+
+def _load_fit_engine_before_fork() -> None:
+    """Load the Brix fit engine once in this process before the workers are forked, so that they inherit it: loading
+    the compiled engine (numba and its cached machine code) costs about 1.4 CPU-s per process, paid by every worker
+    otherwise (issue 14). With another start method (spawn, forkserver) the workers load it themselves."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method() != "fork":
+        return
+    from ..imaging.brix import fit_brix
+
+    t = np.linspace(0.1, 5.0, 12)
+    fit_brix(np.exp(-0.1 * t)[None, :] - np.exp(-t)[None, :], t)  # one curve: loads the engine, no BLAS threads
+
+
+def _start_worker() -> None:
+    """Each worker process with one BLAS / OpenMP thread: the workers already share the cores, and threads on top
+    of them only contend (the fit's own chunk threads are off in workers too: imaging/brix_numba.py)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; Slicer may lack it
+        return
+    threadpool_limits(limits=1)
+
+
+def _import_cohort_stage() -> None:
+    """Import the libraries of the cohort stage (scipy.stats, lifelines, matplotlib) while the workers fit: this
+    process only waits for them then, and the imports are about a third of that serial stage (issue 14)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # as the figures do (report/km_figure.py): no display in a batch
+        import matplotlib.pyplot  # noqa: F401
+
+        from ..report import km_figure  # noqa: F401
+        from ..stats import cohort  # noqa: F401
+    except ImportError:  # the cohort stage says what is missing, as its own failure
+        return
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -824,7 +870,8 @@ def run_batch(
     timings: Dict[str, float] = {}
 
     start = time.perf_counter()
-    outcomes = run_patients(jobs, workers=settings.workers, dask_scheduler=settings.dask_scheduler, progress=progress)
+    outcomes = run_patients(jobs, workers=settings.workers, dask_scheduler=settings.dask_scheduler, progress=progress,
+                            while_waiting=_import_cohort_stage)
     timings["image"] = time.perf_counter() - start
     refit = {o.patient: o.refit_reason for o in outcomes if o.refit_reason}
 

@@ -99,17 +99,14 @@ def check_label(value) -> Optional[int]:
 
 
 def check_injection_duration(value, after_arrival_s: Optional[float] = None) -> float:
-    """``--injection-duration``: seconds >= 0, and at most half the acquisition after the bolus arrival (when
-    known), so that at least as long again is left for the washout: a longer injection leaves too little of the
-    curve to fit, and A_Brix ends on its bound."""
+    """``--injection-duration``: seconds >= 0, and at most half the acquisition after the bolus arrival when that is
+    known (:func:`~HypoxiaMarkersLib.imaging.timing.check_injection_duration_bound`, which the analysis applies
+    again once the series is read)."""
     tau = check_range(value, "--injection-duration", low=0, expected="seconds >= 0 (0 = fast bolus)")
-    if after_arrival_s is not None and tau > after_arrival_s / 2:
-        raise InputError(f"{tau:g} s is longer than half the acquisition after the bolus "
-                         f"arrival ({after_arrival_s:g} s from the last baseline frame to the last frame): too "
-                         "little of the washout would be left to fit",
-                         source="--injection-duration",
-                         expected=f"seconds in [0, {after_arrival_s / 2:g}] (clinical injections last seconds; "
-                                  "0 = fast bolus)")
+    if after_arrival_s is not None:
+        from ..imaging.timing import check_injection_duration_bound  # numpy: imported when a stage runs
+
+        check_injection_duration_bound(tau, after_arrival_s)
     return tau
 
 

@@ -119,6 +119,7 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
 
     check_label(sources.label)
     check_imaging_parameters(parameters)
+    _check_injection_duration_before_reading(sources, parameters)
     source = sources.dce[0] if len(sources.dce) == 1 else list(sources.dce)
     with progress("reading DCE", unit="file") as callback:
         series = read_dce(source, times=sources.times, frame_interval=sources.frame_interval, progress=callback)
@@ -132,52 +133,22 @@ def analyse_image(sources: ImageSources, parameters: ImagingParameters, *,
         mask = resample_mask(mask, mask_geometry, series.geometry, min_fraction=sources.mask_min_fraction,
                              source=str(sources.mask), what=what,
                              max_share_outside=None if sources.allow_mask_outside else MAX_SHARE_OUTSIDE)
-    detected = detected_baseline_frames(series, mask, parameters)
-    n_base = parameters.baseline_frames or detected
-    if n_base is not None and 1 <= n_base <= len(series.times_s):
-        times = [float(t) for t in series.times_s]
-        check_injection_duration(parameters.injection_duration_s, times[-1] - times[n_base - 1])
     with progress("Brix fit", unit="voxel") as callback:
         result = analyse_dce(series, mask, parameters, progress=callback)
     result.warnings[:0] = [str(w.message) for w in mask_warnings]
-    record_baseline_frames(result, detected)
     result.dicom_reference = series.metadata.get("dicom_reference")
     return result
 
 
-#: A given --baseline-frames this many frames or more from the detected arrival is warned about.
-BASELINE_DISAGREEMENT_FRAMES = 2
-
-
-def detected_baseline_frames(series, mask, parameters: ImagingParameters) -> Optional[int]:
-    """The baseline frames detected from the tumour's mean curve (None: no clear rise, or no tumour voxel)."""
-    import numpy as np
-
-    from ..imaging.timing import detect_baseline_frames
-
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != series.signal.shape[1:] or not mask.any():
-        return None  # the fit says what is wrong
-    try:
-        return int(detect_baseline_frames(series.signal[:, mask].mean(axis=1),
-                                          rise_fraction=parameters.arrival_rise_fraction))
-    except InputError:
-        return None
-
-
-def record_baseline_frames(result: ImagingResult, detected: Optional[int]) -> None:
-    """Record the detected baseline frames beside the given ones, and warn when they disagree by
-    :data:`BASELINE_DISAGREEMENT_FRAMES` or more (the bolus arrival, and so every A_Brix, moves)."""
-    result.baseline_frames_auto = result.baseline_frames if result.baseline_frames_detected else detected
-    if detected is None or result.baseline_frames_detected:
+def _check_injection_duration_before_reading(sources: ImageSources, parameters: ImagingParameters) -> None:
+    """Refuse an injection longer than the acquisition allows before anything is read, when the frame times are
+    given (the analysis checks it again against the detected bolus arrival)."""
+    times = sources.times
+    if times is None or len(times) < 2:
         return
-    already = any(w.startswith("--baseline-frames") for w in result.warnings)  # analyse_dce's rising-frames warning
-    if abs(detected - result.baseline_frames) >= BASELINE_DISAGREEMENT_FRAMES and not already:
-        result.warnings.append(
-            f"--baseline-frames {result.baseline_frames} disagrees with the {detected} baseline frames detected "
-            f"from the tumour's mean curve: the bolus arrival, and so A_Brix and the hypoxic fraction, depend on "
-            f"it; check the frames before the contrast arrives (without --baseline-frames the detected value is "
-            f"used)")
+    n_base = parameters.baseline_frames or 1  # none given: the earliest arrival, the most lenient bound
+    if 1 <= n_base <= len(times):
+        check_injection_duration(parameters.injection_duration_s, float(times[-1]) - float(times[n_base - 1]))
 
 
 def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], out: PathLike, *,
@@ -214,6 +185,7 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     check_label(sources.label)
     check_imaging_parameters(parameters)
     check_map_format(map_format)
+    _check_injection_duration_before_reading(sources, parameters)
     input_paths = [*sources.dce, sources.mask] + ([sources.background] if sources.background is not None else [])
     prepare_output_dir(out, input_paths, force=force)
     from .dicom_export import check_dicom_export_settings, dicom_results

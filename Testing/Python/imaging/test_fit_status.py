@@ -15,10 +15,11 @@ from HypoxiaMarkersLib.imaging.phantom import make_phantom
 
 
 def test_an_impossible_injection_duration_gives_failures_not_fits():
-    """With a 300 s injection (longer than the phantom's enhancement) the old code said "every voxel fitted",
-    HF 0.000; such voxels end on the A bound with R² < 0 and are now failures, with their own name."""
+    """With a 150 s injection (the longest the phantom's 300 s after arrival allow; 300 s, longer than its
+    enhancement, is now refused) the old code said "every voxel fitted"; such voxels end on the A bound with R² < 0
+    and are now failures, with their own name."""
     phantom = make_phantom(seed=3, size=(48, 48, 4), tumour_radii_mm=(14.0, 12.0, 9.0))
-    result = analyse_dce(phantom.series, phantom.tumour_mask, ImagingParameters(injection_duration_s=300.0))
+    result = analyse_dce(phantom.series, phantom.tumour_mask, ImagingParameters(injection_duration_s=150.0))
     worse = result.fit_status == STATUS_BOUND_WORSE_THAN_FLAT
     assert worse.sum() > 0.5 * result.n_tumour_voxels
     assert result.failures[STATUS_NAMES[STATUS_BOUND_WORSE_THAN_FLAT]] == int(worse.sum())
