@@ -31,6 +31,7 @@ from ..io.outputs import atomic_output_dir, write_json
 from ..pipeline.checks import report_inputs
 from .batch_folder import read_batch
 from .context import make_context
+from .disagreement_section import with_disagreement_section
 from .pdf import overview_lines, write_pdf
 from .sections import SECTIONS
 
@@ -177,7 +178,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = Fal
         figures_dir = tmp / "figures"
         figures_dir.mkdir()
         page = Page(figures_dir)
-        for build in SECTIONS:
+        for build in with_disagreement_section(SECTIONS):
             try:
                 build(page, ctx)
             except Exception as error:  # noqa: BLE001 - one broken section must not take the others with it
