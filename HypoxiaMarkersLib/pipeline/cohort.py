@@ -59,6 +59,8 @@ class CohortAnalysisSettings:
     validation : str, optional
         Column marking validation patients (truthy) against training patients: the imaging-gene association is
         reported for all, training and validation patients.
+    validation_table : str, optional
+        A separate table (patient id column named ``id``, and ``validation``) instead of the cohort table's column.
     """
 
     id: str
@@ -90,6 +92,7 @@ class CohortAnalysisSettings:
     n_biopsies: Optional[str] = None
     cell_fraction: Optional[str] = None
     validation: Optional[str] = None
+    validation_table: Optional[str] = None
 
 
 @dataclass
@@ -143,7 +146,8 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
 
     s = settings
     check_cohort_settings(s)
-    prepare_output_dir(out, [table_path], force=force)
+    inputs = [table_path] + ([s.validation_table] if s.validation_table else [])
+    prepare_output_dir(out, inputs, force=force)
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     result = analyse_cohort(
@@ -159,11 +163,12 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     extras, extra_patients = extra_analyses(
         table, result.patients, imaging_cutoff=result.markers["imaging"].cutoff.value,
         gene_cutoff=result.markers["genes"].cutoff.value, source=str(table_path), conf_level=s.conf_level,
+        validation_table=None if s.validation_table is None else str(s.validation_table), id_column=s.id,
         columns={"tumour_volume": s.tumour_volume, "biopsy_slice_hf": s.biopsy_slice_hf,
                  "n_biopsies": s.n_biopsies, "cell_fraction": s.cell_fraction, "validation": s.validation})
     time_label = f"Time ({s.time_unit})"
     figures = {}
-    with atomic_output_dir(Path(out), [table_path], force=force) as folder:
+    with atomic_output_dir(Path(out), inputs, force=force) as folder:
         for name, marker in result.markers.items():
             value = marker.cutoff.value
             labels = {"high": "more hypoxic", "low": "less hypoxic"}

@@ -17,7 +17,9 @@ setting (option)       usual names                  used for
 =====================  ===========================  ==================================================
 
 An analysis whose column is absent is recorded as ``{"not_computed": reason}``; a named column that is absent is
-an error.
+an error. The validation column may also come from a separate table (``--validation-table``: the patient id
+column, named as in the cohort table, and the validation column), e.g. the list of patients the gene signature was
+built on; every analysed patient must be in it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,26 @@ def validation_mask(series: pd.Series, column: str, source: str) -> np.ndarray:
     return words.isin(TRUE_WORDS).to_numpy(dtype=bool)
 
 
+def validation_from_table(path: str, id_column: str, column: str, ids: Sequence[str]) -> np.ndarray:
+    """The validation mark of each of ``ids`` from a separate table with the id column and ``column``."""
+    from ..io.tables import read_table
+
+    table = read_table(path, text=True, required=[id_column, column], rows_required=True, what="validation table")
+    keys = table[id_column].astype(str).str.strip()
+    repeated = sorted(set(keys[keys.duplicated()]))
+    if repeated:
+        raise InputError(f"patient(s) {', '.join(repeated[:5])} listed twice", source=path, field=id_column,
+                         expected="one row per patient")
+    marks = pd.Series(validation_mask(table[column], column, path), index=keys.to_numpy())
+    missing = [i for i in ids if i not in marks.index]
+    if missing:
+        raise InputError(f"patient(s) {', '.join(missing[:5])} of the cohort table not found"
+                         + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""), source=path,
+                         field=id_column, expected="every analysed patient of the cohort table, marked training or "
+                                                   "validation")
+    return marks.loc[list(ids)].to_numpy(dtype=bool)
+
+
 def _not_computed(setting: str, option_hint: Sequence[str]) -> dict:
     names = ", ".join(option_hint) if option_hint else "none"
     return {"not_computed": f"the cohort table has no column for it (name one with {OPTIONS[setting]}; "
@@ -89,8 +111,9 @@ def _not_computed(setting: str, option_hint: Sequence[str]) -> dict:
 
 
 def extra_analyses(table: pd.DataFrame, patients: pd.DataFrame, *, columns: Dict[str, Optional[str]],
-                   imaging_cutoff: float, gene_cutoff: float, source: str,
-                   conf_level: float = 0.95) -> Tuple[Dict[str, object], pd.DataFrame]:
+                   imaging_cutoff: float, gene_cutoff: float, source: str, conf_level: float = 0.95,
+                   validation_table: Optional[str] = None,
+                   id_column: str = "patient") -> Tuple[Dict[str, object], pd.DataFrame]:
     """The issue-12 analyses of a cohort table whose rows match ``patients`` (``analyse_cohort``'s).
 
     Parameters
@@ -106,6 +129,8 @@ def extra_analyses(table: pd.DataFrame, patients: pd.DataFrame, *, columns: Dict
         The cutoffs the cohort statistics used.
     source : str
         The table's path, for messages.
+    validation_table, id_column : str, optional
+        A separate table holding ``columns['validation']`` by patient id (the cohort table's ``id_column``).
 
     Returns
     -------
@@ -125,7 +150,14 @@ def extra_analyses(table: pd.DataFrame, patients: pd.DataFrame, *, columns: Dict
     )
     from ..stats.validation import split_association
 
-    found = {setting: find_column(table, setting, columns.get(setting), source) for setting in USUAL_NAMES}
+    found = {setting: find_column(table, setting, columns.get(setting), source) for setting in USUAL_NAMES
+             if setting != "validation" or not validation_table}
+    if validation_table:
+        if not columns.get("validation"):
+            raise InputError("a validation table needs the column that marks the validation patients",
+                             source="--validation-table", field="--validation-column",
+                             expected="--validation-column COL together with --validation-table FILE")
+        found["validation"] = columns["validation"]
     included = patients["included"].to_numpy(dtype=bool)
     rows = table.loc[included].reset_index(drop=True)
     imaging = patients.loc[included, "imaging"].to_numpy(dtype=float)
@@ -166,10 +198,15 @@ def extra_analyses(table: pd.DataFrame, patients: pd.DataFrame, *, columns: Dict
     cell = (gene_score_vs_cell_fraction(genes, fraction, column=found["cell_fraction"]).to_dict()
             if fraction is not None else _not_computed("cell_fraction", USUAL_NAMES["cell_fraction"]))
     if found["validation"] is not None:
-        validation = validation_mask(rows[found["validation"]], found["validation"], source)
+        if validation_table:
+            ids = [str(i).strip() for i in per_patient["id"]]
+            validation = validation_from_table(validation_table, id_column, found["validation"], ids)
+        else:
+            validation = validation_mask(rows[found["validation"]], found["validation"], source)
         per_patient["validation"] = validation
         split = split_association(imaging, genes, imaging_high, genes_high, validation,
                                   column=found["validation"], conf_level=conf_level).to_dict()
+        split["table"] = validation_table or source
     else:
         split = {"not_computed": "no validation column named (--validation-column)"}
     results = {"disagreement": disagreement, "gene_score_vs_tumour_cell_fraction": cell,

@@ -84,6 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "(0/false/no/training), e.g. those not used to build the gene signature: the "
                             "imaging-gene correlation, concordance and Fisher's test for all, training and "
                             "validation patients")
+    extra.add_argument("--validation-table", metavar="FILE", default=None,
+                       help="table (CSV, TSV or Excel) with the --id column and the --validation-column, when the mark "
+                            "is not in the cohort table (e.g. the patients the gene signature was built on)")
     add_out_dir(parser, "output folder: results.json, patients.csv, KM figures, composite_line.png", metavar="DIR")
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         sheet=args.sheet, allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
         tumour_volume=args.tumour_volume, biopsy_slice_hf=args.biopsy_slice_hf, n_biopsies=args.n_biopsies,
         cell_fraction=args.tumour_cell_fraction, validation=args.validation_column,
+        validation_table=args.validation_table,
     )
     with progress_bar("composite permutations", unit="perm", enabled=not args.quiet) as progress:
         output = run_cohort(args.table, args.out, settings, progress=progress, force=args.force)
