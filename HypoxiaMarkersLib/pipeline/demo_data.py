@@ -237,7 +237,7 @@ def write_cohort(
                 "hazard_model": "exponential PFS; hazard ratio hr_both for group 1 (more hypoxic by both true "
                                 "markers) against groups 2-4",
                 "lambda0_per_month": -np.log(settings.pfs60_reference) / HORIZON_MONTHS,
-                "signature_split": f"{SPLIT_FILE}: {min(TRAINING_PATIENTS, len(patients) // 3)} patients drawn at "
+                "signature_split": f"{SPLIT_FILE}: {min(TRAINING_PATIENTS, len(patients) // 2)} patients drawn at "
                                    "random are marked training (validation 0), as if the signature had been built "
                                    "on them (the paper's 41); the synthetic signature was fitted on no patient, so "
                                    "training and validation differ only by chance"}, out_dir / "truth.json")
@@ -245,10 +245,10 @@ def write_cohort(
 
 
 def write_split(path: Path, patients: Sequence[SyntheticPatient], seed: int) -> Path:
-    """The training/validation mark of every patient: a third (at most 41) drawn as 'training' with a generator of
-    its own (seeded from ``seed``), so that every other draw of the cohort is unchanged."""
+    """The training/validation mark of every patient: 41 (at most half the patients) drawn as 'training' with a
+    generator of its own (seeded from ``seed``), so that every other draw of the cohort is unchanged."""
     rng = np.random.default_rng([seed, TRAINING_PATIENTS])
-    training = set(rng.choice(len(patients), size=min(TRAINING_PATIENTS, len(patients) // 3), replace=False).tolist())
+    training = set(rng.choice(len(patients), size=min(TRAINING_PATIENTS, len(patients) // 2), replace=False).tolist())
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["patient", SPLIT_COLUMN])
