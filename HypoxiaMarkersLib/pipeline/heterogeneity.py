@@ -265,6 +265,12 @@ def run_heterogeneity(
                         + (f"; biopsy calls agree in {share:.0%} of tumours" if share is not None else ""))
 
     results["clustering_vs_agreement"] = _clustering_vs_agreement(virtual, tables, s.gene_cutoff, s.level)
+    agreement = results["clustering_vs_agreement"]
+    if "fisher" in agreement:
+        more, less = agreement["same_status_more_clustering"], agreement["same_status_less_clustering"]
+        p_text = f"p = {agreement['fisher']['p']:.3g}" if agreement["fisher"]["p"] is not None else "not estimable"
+        messages.append(f"clustering vs agreement: same status in {more['count']}/{more['n']} tumours with more and "
+                        f"{less['count']}/{less['n']} with less clustering, Fisher {p_text}")
 
     if values:
         table = read_long_table(values, s.tumour_column, s.value_column)
