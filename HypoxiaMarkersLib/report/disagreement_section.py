@@ -63,8 +63,8 @@ def _column(frame: Optional[pd.DataFrame], name: str) -> Optional[np.ndarray]:
     return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _figure(page: Page, name: str, title: str, caption: str, draw: Callable) -> None:
-    page.figure(name, title, caption + " Also as SVG (same name) beside the PNG (300 dpi).", draw)
+def _figure(page: Page, ctx: Context, name: str, title: str, caption: str, draw: Callable) -> None:
+    page.figure(name, title, caption + " Also as SVG (same name) beside the PNG (300 dpi)." + ctx.seed_text, draw)
 
 
 def section_disagreement(page: Page, ctx: Context) -> None:
@@ -86,24 +86,25 @@ def section_disagreement(page: Page, ctx: Context) -> None:
     gene_cutoff = ((cohort.get("genes") or {}).get("cutoff") or {}).get("value", 0.0)
     disagreement = cohort.get("disagreement")
     if not _not_computed(page, "Disagreement against heterogeneity", disagreement):
-        _inconsistency(page, disagreement["inconsistency_by_imaging"], figures)
+        _inconsistency(page, ctx, disagreement["inconsistency_by_imaging"], figures)
         _volume(page, disagreement.get("tumour_volume_by_group"), _column(frame, "tumour_volume"), group, ctx,
                 figures)
-        _biopsy_slice(page, disagreement.get("biopsy_slice_imaging"), frame, figures, imaging_cutoff, gene_cutoff)
-        _biopsies(page, disagreement.get("agreement_by_number_of_biopsies"), figures)
-    _clustering(page, (ctx.batch.heterogeneity or {}).get("clustering_vs_agreement"), figures)
-    _cell_fraction(page, cohort.get("gene_score_vs_tumour_cell_fraction"), frame, figures, gene_cutoff)
-    _validation(page, cohort.get("training_validation"), frame, figures, imaging_cutoff, gene_cutoff)
+        _biopsy_slice(page, ctx, disagreement.get("biopsy_slice_imaging"), frame, figures, imaging_cutoff,
+                      gene_cutoff)
+        _biopsies(page, ctx, disagreement.get("agreement_by_number_of_biopsies"), figures)
+    _clustering(page, ctx, (ctx.batch.heterogeneity or {}).get("clustering_vs_agreement"), figures)
+    _cell_fraction(page, ctx, cohort.get("gene_score_vs_tumour_cell_fraction"), frame, figures, gene_cutoff)
+    _validation(page, ctx, cohort.get("training_validation"), frame, figures, imaging_cutoff, gene_cutoff)
 
 
-def _inconsistency(page, result: dict, figures) -> None:
+def _inconsistency(page, ctx: Context, result: dict, figures) -> None:
     page.heading("Discordance among imaging-more and imaging-less hypoxic tumours (paper: 31 % vs 22 %, n.s.)")
     fisher = result["fisher"]
     page.table(["imaging class", "discordant with genes", "Fisher p", "odds ratio (95 % CI)"], [
         ["more hypoxic", _share(result["discordant_among_imaging_more_hypoxic"]), fmt_p(fisher["p"]), _or(fisher)],
         ["less hypoxic", _share(result["discordant_among_imaging_less_hypoxic"]), "", _why_not(fisher)],
     ], table_id="table-disagreement-imaging-class")
-    _figure(page, "disagreement_by_imaging_class", "Discordant classification by imaging class",
+    _figure(page, ctx, "disagreement_by_imaging_class", "Discordant classification by imaging class",
             "Share of tumours whose gene class differs from the imaging class (groups 4 and 2), among tumours "
             "imaging calls more and less hypoxic; Fisher's exact test, two-sided.",
             lambda path: figures.plot_inconsistency(result, path))
@@ -116,11 +117,11 @@ def _volume(page, result: Optional[dict], volume, group, ctx: Context, figures) 
     first, kruskal = result["wilcoxon_group_1_vs_others"], result["kruskal_wallis_groups_2_to_4"]
     rows = [[str(g), str(result["n"][str(g)]), fmt_num(result["median"][str(g)])] for g in (1, 2, 3, 4)]
     page.table(["group", "n", "median volume (mL)"], rows, table_id="table-volume-groups")
-    tests = [["Wilcoxon rank-sum, group 1 vs 2-4", fmt_num(first.get("W")), fmt_p(first.get("p")),
+    tests = [["Wilcoxon rank-sum, group 1 vs 2-4", fmt_num(first.get("W"), 6), fmt_p(first.get("p")),
               first.get("method") or _why_not(first)],
              ["Kruskal-Wallis, groups 2-4", fmt_num(kruskal.get("H")), fmt_p(kruskal.get("p")), _why_not(kruskal)]]
     for pair in result["wilcoxon_pairwise_groups_2_to_4"]:
-        tests.append([f"Wilcoxon, {pair['x']} vs {pair['y']}", fmt_num(pair.get("W")),
+        tests.append([f"Wilcoxon, {pair['x']} vs {pair['y']}", fmt_num(pair.get("W"), 6),
                       f"{fmt_p(pair.get('p'))} (Holm {fmt_p(pair.get('p_holm'))})",
                       pair.get("method") or _why_not(pair)])
     page.table(["test", "statistic (W or H)", "p", "method"], tests, table_id="table-volume-tests")
@@ -128,15 +129,16 @@ def _volume(page, result: Optional[dict], volume, group, ctx: Context, figures) 
         page.missing(f"cohort/{PATIENT_FILE} has no tumour volumes: the figure cannot be drawn.")
         return
     seed = ctx.batch.seed or 0
-    _figure(page, "tumour_volume_by_group", "Tumour volume by group",
-            "Box plots (median, quartiles, whiskers to 1.5 IQR) with every patient as a point (horizontal jitter, "
-            f"seed {seed}). Groups: 1 more hypoxic by both markers, 2 by genes only, 3 by neither, 4 by imaging only. "
+    _figure(page, ctx, "tumour_volume_by_group", "Tumour volume by group",
+            "Box plots (median, quartiles, whiskers to 1.5 IQR) with every patient as a point (horizontal jitter "
+            f"drawn with seed {seed}). Groups: 1 more hypoxic by both markers, 2 by genes only, 3 by neither, "
+            "4 by imaging only. "
             "Wilcoxon rank-sum test of group 1 against groups 2-4 (the paper's test) and Kruskal-Wallis test among "
             "groups 2-4 (pairwise Wilcoxon tests with Holm adjustment in the table).",
             lambda path: figures.plot_volume_by_group(volume, group.astype(int), result, path, seed=seed))
 
 
-def _biopsy_slice(page, result: Optional[dict], frame, figures, imaging_cutoff, gene_cutoff) -> None:
+def _biopsy_slice(page, ctx: Context, result: Optional[dict], frame, figures, imaging_cutoff, gene_cutoff) -> None:
     page.heading("Imaging from the biopsy slice instead of the whole tumour")
     if _not_computed(page, "Biopsy-slice imaging", result):
         return
@@ -160,9 +162,10 @@ def _biopsy_slice(page, result: Optional[dict], frame, figures, imaging_cutoff, 
     if tumour is None or slice_hf is None or genes is None:
         page.missing(f"cohort/{PATIENT_FILE} has no biopsy-slice HF: the figure cannot be drawn.")
         return
-    _figure(page, "biopsy_slice_imaging", "Imaging from the biopsy slice",
-            f"Left: hypoxic fraction of the biopsy slice (the lowest tumour slice) against the whole tumour, with the "
-            f"1:1 line (dashed) and the least-squares line; Pearson r. Middle: biopsy-slice HF against gene score, "
+    _figure(page, ctx, "biopsy_slice_imaging", "Imaging from the biopsy slice",
+            f"Left: hypoxic fraction of the biopsy slice (by default the lowest tumour slice) against the whole "
+            f"tumour, with the 1:1 line (dashed) and the least-squares line; Pearson r. Middle: biopsy-slice HF "
+            f"against gene score, "
             f"cutoffs dotted (HF {fmt_frac(imaging_cutoff)}, score {fmt_num(gene_cutoff)}); Spearman rho. Right: "
             f"patients with the same status by imaging and genes when imaging uses the whole tumour or the biopsy "
             f"slice; Fisher's exact test.",
@@ -170,7 +173,7 @@ def _biopsy_slice(page, result: Optional[dict], frame, figures, imaging_cutoff, 
                                                    gene_cutoff=gene_cutoff))
 
 
-def _biopsies(page, result: Optional[dict], figures) -> None:
+def _biopsies(page, ctx: Context, result: Optional[dict], figures) -> None:
     page.heading("Number of biopsies and same/different classification (paper: Supp. Fig. S4)")
     if _not_computed(page, "Agreement by number of biopsies", result):
         return
@@ -183,13 +186,13 @@ def _biopsies(page, result: Optional[dict], figures) -> None:
                        f"chi2 = {fmt_num(trend.get('chi2'))}, p = {fmt_p(trend.get('p'))} {_why_not(trend)}; "
                        "Fisher's exact test one vs several biopsies: "
                        f"p = {fmt_p(fisher.get('p'))} {_why_not(fisher)}. The last level counts that many or more.")
-    _figure(page, "agreement_by_biopsies", "Same status by number of biopsies",
+    _figure(page, ctx, "agreement_by_biopsies", "Same status by number of biopsies",
             "Share of patients with the same status by imaging and genes, by the number of biopsies whose scores "
             "were averaged into the gene score; chi-square test for trend in proportions.",
             lambda path: figures.plot_agreement_by_biopsies(result, path))
 
 
-def _clustering(page, result: Optional[dict], figures) -> None:
+def _clustering(page, ctx: Context, result: Optional[dict], figures) -> None:
     page.heading("Clustering of hypoxia and same/different classification (paper: Fig. 4H)")
     if result is None:
         page.missing("Clustering against agreement: not in heterogeneity/heterogeneity.json (the heterogeneity stage "
@@ -205,13 +208,13 @@ def _clustering(page, result: Optional[dict], figures) -> None:
     ], table_id="table-clustering-agreement",
         caption=f"{result['n_without_clustering_label']} tumours without a clustering label left out. "
                 f"{result.get('classes', '')}.")
-    _figure(page, "agreement_by_clustering", "Same status by clustering of hypoxia",
+    _figure(page, ctx, "agreement_by_clustering", "Same status by clustering of hypoxia",
             "Share of tumours with the same status by imaging and genes among tumours with more and less clustering of "
             "hypoxia (sign of the residual from the GAM of virtual-biopsy SD on slice HF); Fisher's exact test.",
             lambda path: figures.plot_agreement_by_clustering(result, path))
 
 
-def _cell_fraction(page, result: Optional[dict], frame, figures, gene_cutoff) -> None:
+def _cell_fraction(page, ctx: Context, result: Optional[dict], frame, figures, gene_cutoff) -> None:
     page.heading("Gene score against tumour-cell fraction (paper: not correlated)")
     if _not_computed(page, "Gene score against tumour-cell fraction", result):
         return
@@ -227,13 +230,13 @@ def _cell_fraction(page, result: Optional[dict], frame, figures, gene_cutoff) ->
     if fraction is None or genes is None:
         page.missing(f"cohort/{PATIENT_FILE} has no tumour-cell fractions: the figure cannot be drawn.")
         return
-    _figure(page, "gene_score_vs_cell_fraction", "Gene score against tumour-cell fraction",
+    _figure(page, ctx, "gene_score_vs_cell_fraction", "Gene score against tumour-cell fraction",
             f"Gene score of each patient against the tumour-cell fraction of its biopsies (column "
             f"'{result['column']}'); dotted line: gene cutoff {fmt_num(gene_cutoff)}; Spearman rho.",
             lambda path: figures.plot_cell_fraction(fraction, genes, result, path, gene_cutoff=gene_cutoff))
 
 
-def _validation(page, result: Optional[dict], frame, figures, imaging_cutoff, gene_cutoff) -> None:
+def _validation(page, ctx: Context, result: Optional[dict], frame, figures, imaging_cutoff, gene_cutoff) -> None:
     page.heading("Training and validation patients")
     if _not_computed(page, "Training and validation", result):
         return
@@ -253,7 +256,7 @@ def _validation(page, result: Optional[dict], frame, figures, imaging_cutoff, ge
         page.missing(f"cohort/{PATIENT_FILE} has no validation column: the figure cannot be drawn.")
         return
     validation = bool_column(frame["validation"])
-    _figure(page, "training_validation", "Imaging against genes in training and validation patients",
+    _figure(page, ctx, "training_validation", "Imaging against genes in training and validation patients",
             f"Whole-tumour hypoxic fraction against gene score, training (circles) and validation (triangles) "
             f"patients, cutoffs dotted (HF {fmt_frac(imaging_cutoff)}, score {fmt_num(gene_cutoff)}); Spearman rho "
             f"of each set.",

@@ -28,6 +28,10 @@ SEED = 3
 GENES = ["DDIT3", "ERO1A", "KCTD11", "P4HA2", "STC2", "UPK1A"]
 ALL_FIGURES = {"km_imaging", "km_genes", "km_both", "km_composite", "km_groups", "composite_line", "slice_fractions",
                "biopsy_slice_vs_tumour", "example_patient_maps", "gene_scores", "virtual_biopsy_sd"}
+# Issue 12 (h12stats): the section 'Why do imaging and genes disagree?' (this batch has no n_biopsies, cell fraction
+# or validation column, so those three figures are not drawn; its notes say so).
+ALL_FIGURES |= {"disagreement_by_imaging_class", "tumour_volume_by_group", "biopsy_slice_imaging",
+                "agreement_by_clustering"}
 
 
 def _build_batch(root: Path) -> Path:
@@ -306,7 +310,7 @@ def test_missing_parts_give_notes_not_a_crash(batch_dir, tmp_path):
         assert expected in notes
     assert {s: bool(v["notes"]) for s, v in info["sections"].items()} == {
         "overview": True, "survival": True, "imaging": False, "genes": True, "heterogeneity": True,
-        "patients": False, "parameters": False}
+        "patients": False, "parameters": False, "disagreement": True}
     figures = {Path(src).stem for src in page.images}
     assert figures == {"slice_fractions", "biopsy_slice_vs_tumour", "example_patient_maps"}
     assert any("No anatomical image in the patient's folder" in c for c in page.captions)
