@@ -500,6 +500,17 @@ COHORT_RESULTS_JSON = ResultFile("results.json", "hypoxia-markers cohort", {
         "logrank_groups_1_to_4": always({"chi2": always(NUMBER), "df": always(INTEGER), "p": always(NUMBER)}),
         "survival_at_horizon": always(OBJECT, each=always(_SURVIVAL_AT)),  # group number → PFS at the horizon
     }),
+    # Why imaging and genes disagree (pipeline/cohort_extras.py; each analysis holds its numbers, or
+    # ``not_computed`` / ``not_estimable`` saying why; their contents are read by report/disagreement_section.py)
+    "disagreement": always({
+        "inconsistency_by_imaging": optional(OBJECT),
+        "tumour_volume_by_group": optional(OBJECT),
+        "biopsy_slice_imaging": optional(OBJECT),
+        "agreement_by_number_of_biopsies": optional(OBJECT),
+        "not_computed": optional(TEXT, in_demo=False),  # why none of them could be computed
+    }),
+    "gene_score_vs_tumour_cell_fraction": always(OBJECT),
+    "training_validation": always(OBJECT),
     "figures": always(OBJECT),
 })
 
@@ -533,6 +544,8 @@ HETEROGENEITY_JSON = ResultFile("heterogeneity.json", "hypoxia-markers heterogen
         "biopsy_slice_vs_tumour": always({"pearson_r": optional(NUMBER), "pearson_p": optional(NUMBER)}),
         "parameters": always(_HET_PARAMETERS),
     }),
+    # Fig. 4H: more or less clustering of hypoxia against same/different status, or ``not_computed`` saying why
+    "clustering_vs_agreement": always(OBJECT),
     "virtual_biopsies": optional({
         "n_virtual_biopsies": always(INTEGER),
         "n_virtual_biopsies_used": always(INTEGER),

@@ -649,6 +649,9 @@ class BatchSettings:
         report.
     map_format : {"nrrd", "nifti"}
         File format of each patient's maps and masks (``--format``).
+    validation_column, validation_table : str, optional
+        Column marking validation patients (in the manifest, or in ``validation_table`` by ``patient``): the cohort
+        stage reports the imaging-gene association for all, training and validation patients.
     """
 
     workers: int = 1
@@ -671,6 +674,8 @@ class BatchSettings:
     synthetic: bool = False
     truth_table: Optional[str] = None
     map_format: str = "nrrd"
+    validation_column: Optional[str] = None
+    validation_table: Optional[str] = None
 
     def record(self) -> dict:
         """The settings as written to ``batch.json``: cutoffs and horizon as their option text (0.27 → "0.27",
@@ -682,6 +687,7 @@ class BatchSettings:
             value = record[key]
             record[key] = value if isinstance(value, str) else f"{value:g}"
         record["horizon"] = "none" if self.horizon is None else f"{self.horizon:g}"
+        record["validation_table"] = None if self.validation_table is None else str(self.validation_table)
         return record
 
 
@@ -746,6 +752,15 @@ def check_settings(settings: BatchSettings, covariate_columns: Optional[Sequence
             if unknown:
                 raise InputError(f"no column {', '.join(map(repr, unknown))}", source=option,
                                  expected=f"columns of the manifest or of the cohort table: {', '.join(known)}")
+        if s.validation_column and not s.validation_table and s.validation_column not in known:
+            raise InputError(f"no column {s.validation_column!r} in the manifest", source="--validation-column",
+                             expected="a manifest column, or --validation-table FILE holding it")
+    if s.validation_table is not None and not Path(s.validation_table).is_file():
+        raise InputError("validation table not found", source=str(s.validation_table), field="--validation-table",
+                         expected="a table with a 'patient' column and the --validation-column")
+    if s.validation_table is not None and not s.validation_column:
+        raise InputError("a validation table needs the column that marks the validation patients",
+                         source="--validation-table", expected="--validation-column COL as well")
 
 
 def manifest_inputs(manifest: pd.DataFrame, manifest_path: Path, settings: BatchSettings) -> List[str]:
@@ -756,6 +771,8 @@ def manifest_inputs(manifest: pd.DataFrame, manifest_path: Path, settings: Batch
             inputs.extend(p for value in manifest[column] for p in str(value).split(";") if p)
     if settings.signature is not None:
         inputs.append(str(settings.signature))
+    if settings.validation_table is not None:
+        inputs.append(str(settings.validation_table))
     return list(dict.fromkeys(inputs))
 
 
@@ -899,6 +916,7 @@ def run_batch(
         covariates=list(settings.covariates), categorical=list(settings.categorical),
         imaging_cutoff=settings.imaging_cutoff, gene_cutoff=settings.gene_cutoff, horizon_months=settings.horizon,
         time_unit=settings.time_unit, permutations=settings.permutations, seed=settings.seed,
+        validation=settings.validation_column, validation_table=settings.validation_table,
     )
     if table.empty:
         stages["cohort"] = _failed(log, "cohort", "no patient has both an imaging result and a gene score")

@@ -6,8 +6,11 @@ Example::
     run_cohort("cohort_table.csv", "cohort-out", CohortAnalysisSettings(
         id="patient", time="pfs_time", event="pfs_event", imaging="hypoxic_fraction", genes="gene_score"))
 
-writes ``results.json``, ``patients.csv``, ``km_*.png`` and ``composite_line.png`` (300 dpi, each with its SVG
-beside it) into the output folder (atomically) and returns the result.
+writes ``results.json``, ``patients.csv``, ``disagreement_patients.csv``, ``km_*.png`` and ``composite_line.png``
+(300 dpi, each with its SVG beside it) into the output folder (atomically) and returns the result. Besides survival,
+``results.json`` holds why imaging and genes disagree (``disagreement``), the gene score against tumour-cell fraction
+(``gene_score_vs_tumour_cell_fraction``) and the association in training and validation patients
+(``training_validation``); see :mod:`.cohort_extras`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ class CohortAnalysisSettings:
         Accept a horizon that censors more than half of the events (by default refused).
     endpoint_label : str
         The endpoint, as the Kaplan-Meier figures' y-axis label.
+    tumour_volume, biopsy_slice_hf, n_biopsies, cell_fraction : str, optional
+        Columns of tumour volume, biopsy-slice HF, number of biopsies and tumour-cell fraction (None: the usual
+        names, :data:`.cohort_extras.USUAL_NAMES`, when the table has them).
+    validation : str, optional
+        Column marking validation patients (truthy) against training patients: the imaging-gene association is
+        reported for all, training and validation patients.
+    validation_table : str, optional
+        A separate table (patient id column named ``id``, and ``validation``) instead of the cohort table's column.
     """
 
     id: str
@@ -76,6 +87,12 @@ class CohortAnalysisSettings:
     sheet: Optional[str] = None
     allow_horizon_censoring: bool = False
     endpoint_label: str = "Progression-free survival"
+    tumour_volume: Optional[str] = None
+    biopsy_slice_hf: Optional[str] = None
+    n_biopsies: Optional[str] = None
+    cell_fraction: Optional[str] = None
+    validation: Optional[str] = None
+    validation_table: Optional[str] = None
 
 
 @dataclass
@@ -126,10 +143,12 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
     from ..stats.cohort import analyse_cohort
     from ..stats.composite import hscomp
     from ..stats.survival import horizon_in_time_units, kaplan_meier
+    from .cohort_extras import PATIENT_FILE, extra_analyses
 
     s = settings
     check_cohort_settings(s)
-    prepare_output_dir(out, [table_path], force=force)
+    inputs = [table_path] + ([s.validation_table] if s.validation_table else [])
+    prepare_output_dir(out, inputs, force=force)
     table = read_table(table_path, sheet=s.sheet, rows_required=True, what="cohort table")
     horizon = horizon_in_time_units(s.horizon_months, s.time_unit)
     result = analyse_cohort(
@@ -142,9 +161,15 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
         allow_horizon_censoring=s.allow_horizon_censoring,
     )
     result.parameters["table"] = str(Path(table_path))
+    extras, extra_patients = extra_analyses(
+        table, result.patients, imaging_cutoff=result.markers["imaging"].cutoff.value,
+        gene_cutoff=result.markers["genes"].cutoff.value, source=str(table_path), conf_level=s.conf_level,
+        validation_table=None if s.validation_table is None else str(s.validation_table), id_column=s.id,
+        columns={"tumour_volume": s.tumour_volume, "biopsy_slice_hf": s.biopsy_slice_hf,
+                 "n_biopsies": s.n_biopsies, "cell_fraction": s.cell_fraction, "validation": s.validation})
     time_label = f"Time ({s.time_unit})"
     figures = {}
-    with atomic_output_dir(Path(out), [table_path], force=force) as folder:
+    with atomic_output_dir(Path(out), inputs, force=force) as folder:
         for name, marker in result.markers.items():
             value = marker.cutoff.value
             labels = {"high": "more hypoxic", "low": "less hypoxic"}
@@ -175,6 +200,9 @@ def run_cohort(table_path: PathLike, out: PathLike, settings: CohortAnalysisSett
         figures["composite_line"] = "composite_line.png"
         results = result.to_dict()
         results["figures"] = figures
+        results["parameters"]["analysis_columns"] = extras.pop("columns")
+        results.update(extras)
         write_result(COHORT_RESULTS_JSON, results, folder / "results.json")
         patients[PATIENT_COLUMNS].to_csv(folder / "patients.csv", index=False)
+        extra_patients.to_csv(folder / PATIENT_FILE, index=False)
     return CohortOutput(out=Path(out), result=result, results=results)

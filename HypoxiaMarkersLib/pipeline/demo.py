@@ -28,7 +28,7 @@ from .. import __version__
 from ..errors import InputError
 from ..io.outputs import MARKER, atomic_output_dir, check_output_dir, remove_stale_partials, written_by_this_tool
 from .batch import BatchSettings, PatientOutcome, check_settings, mark_as_written, run_batch
-from .demo_data import MANIFEST_COVARIATES, CohortSettings, write_cohort
+from .demo_data import MANIFEST_COVARIATES, SPLIT_COLUMN, SPLIT_FILE, CohortSettings, write_cohort
 
 PathLike = Union[str, Path]
 MIN_PATIENTS = 20
@@ -101,6 +101,9 @@ def run_demo(
                 write_cohort(tmp, cohort, progress=patient_progress)
     if batch.signature is None:
         batch = dataclasses.replace(batch, signature=str(data / "reference_signature.json"))
+    if batch.validation_column is None and batch.validation_table is None:
+        # The demo's training/validation split, so that the report shows that analysis too.
+        batch = dataclasses.replace(batch, validation_column=SPLIT_COLUMN, validation_table=str(data / SPLIT_FILE))
     results = out / "results"
     # Said explicitly in batch.json, so that the report calls the data synthetic and compares with the truth; the
     # truth table relative to the results (the report resolves it from there), so a moved demo folder keeps it.
@@ -124,8 +127,8 @@ def check_cohort_settings(cohort: CohortSettings) -> None:
 def same_data(data: Path, cohort: CohortSettings) -> bool:
     """True when ``data`` is a complete synthetic cohort generated with exactly ``cohort``'s settings by this
     version (its ``truth.json``)."""
-    if not (data / MARKER).is_file() or not (data / "manifest.csv").is_file():
-        return False
+    if not (data / MARKER).is_file() or not (data / "manifest.csv").is_file() or not (data / SPLIT_FILE).is_file():
+        return False  # incomplete, or made before the training/validation split file
     try:
         truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -32,6 +32,11 @@ from ..rules import HF_CUTOFF, HORIZON_MONTHS
 SIGNATURE_ARRAY_NAMES = {"ERO1A": "ERO1L"}  # the Illumina arrays' older symbol: exercises alias matching
 #: The clinical covariate columns of the synthetic manifest.
 MANIFEST_COVARIATES = ("figo_stage", "lymph_node", "tumour_cell_fraction")
+#: The demo's training/validation split (issue 12): as many patients marked "training" as the paper's signature
+#: was built on, in a file of its own so that the manifest and cohort table stay as they were.
+SPLIT_FILE = "signature_split.csv"
+SPLIT_COLUMN = "validation"
+TRAINING_PATIENTS = 41
 OTHER_GENES = ("ACTB", "GAPDH", "VEGFA", "CA9", "SLC2A1", "MKI67", "EPCAM", "KRT5", "KRT17", "CDKN2A", "TP63",
                "PGK1", "BNIP3", "NDRG1")
 
@@ -216,6 +221,8 @@ def write_cohort(
                              f"{p.pfs_time:.3f}", p.pfs_event, p.figo_stage, p.lymph_node,
                              f"{p.tumour_cell_fraction:.0f}"])
 
+    write_split(out_dir / SPLIT_FILE, patients, settings.seed)
+
     truth_rows = []
     for p in patients:
         truth = _read_phantom_truth(out_dir / "patients" / p.patient)
@@ -229,8 +236,25 @@ def write_cohort(
     write_json({"settings": asdict(settings), "version": __version__,
                 "hazard_model": "exponential PFS; hazard ratio hr_both for group 1 (more hypoxic by both true "
                                 "markers) against groups 2-4",
-                "lambda0_per_month": -np.log(settings.pfs60_reference) / HORIZON_MONTHS}, out_dir / "truth.json")
+                "lambda0_per_month": -np.log(settings.pfs60_reference) / HORIZON_MONTHS,
+                "signature_split": f"{SPLIT_FILE}: {min(TRAINING_PATIENTS, len(patients) // 2)} patients drawn at "
+                                   "random are marked training (validation 0), as if the signature had been built "
+                                   "on them (the paper's 41); the synthetic signature was fitted on no patient, so "
+                                   "training and validation differ only by chance"}, out_dir / "truth.json")
     return out_dir
+
+
+def write_split(path: Path, patients: Sequence[SyntheticPatient], seed: int) -> Path:
+    """The training/validation mark of every patient: 41 (at most half the patients) drawn as 'training' with a
+    generator of its own (seeded from ``seed``), so that every other draw of the cohort is unchanged."""
+    rng = np.random.default_rng([seed, TRAINING_PATIENTS])
+    training = set(rng.choice(len(patients), size=min(TRAINING_PATIENTS, len(patients) // 2), replace=False).tolist())
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["patient", SPLIT_COLUMN])
+        for index, p in enumerate(patients):
+            writer.writerow([p.patient, 0 if index in training else 1])
+    return path
 
 
 def _write_patient_phantom(job) -> str:

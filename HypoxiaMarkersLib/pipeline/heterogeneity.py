@@ -265,6 +265,14 @@ def run_heterogeneity(
         messages.append(summary_line("biopsies", biopsy.variance)
                         + (f"; biopsy calls agree in {share:.0%} of tumours" if share is not None else ""))
 
+    results["clustering_vs_agreement"] = _clustering_vs_agreement(virtual, tables, s.gene_cutoff, s.level)
+    agreement = results["clustering_vs_agreement"]
+    if "fisher" in agreement:
+        more, less = agreement["same_status_more_clustering"], agreement["same_status_less_clustering"]
+        p_text = f"p = {agreement['fisher']['p']:.3g}" if agreement["fisher"]["p"] is not None else "not estimable"
+        messages.append(f"clustering vs agreement: same status in {more['count']}/{more['n']} tumours with more and "
+                        f"{less['count']}/{less['n']} with less clustering, Fisher {p_text}")
+
     if values:
         table = read_long_table(values, s.tumour_column, s.value_column)
         inputs["values"] = str(values)
@@ -295,6 +303,22 @@ def run_heterogeneity(
         results["files"] = sorted(tables)
         write_result(HETEROGENEITY_JSON, results, folder / "heterogeneity.json")
     return HeterogeneityOutput(out=Path(out), results=results, tables=tables, messages=messages, warnings=warnings)
+
+
+def _clustering_vs_agreement(virtual, tables: Dict[str, object], gene_cutoff: float, level: float) -> dict:
+    """Fig. 4H: clustering of hypoxia against same/different status of imaging and genes, or why not computed."""
+    from ..heterogeneity.agreement import clustering_agreement
+
+    if virtual is None or virtual.clustering is None:
+        return {"not_computed": "no clustering labels (needs --images with virtual biopsies and a fitted GAM)"}
+    if "biopsy_tumours.csv" not in tables:
+        return {"not_computed": "no gene scores (needs --biopsies)"}
+    agreement, _ = clustering_agreement(virtual.tumours, tables["slice_tumours.csv"], tables["biopsy_tumours.csv"],
+                                        conf_level=level)
+    out = agreement.to_dict()
+    out["classes"] = ("imaging: whole-tumour HF at the image runs' HF cutoff; genes: mean biopsy score at "
+                      f"the gene cutoff {gene_cutoff:g}")
+    return out
 
 
 def summary_line(name: str, variance) -> str:

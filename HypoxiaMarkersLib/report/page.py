@@ -33,6 +33,7 @@ from ..io.outputs import atomic_output_dir, report_inputs, write_json
 from ..io.results_schema import ResultSchemaError
 from .batch_folder import read_batch
 from .context import make_context
+from .disagreement_section import with_disagreement_section
 from .figure_files import vector_path
 from .pdf import overview_lines, write_pdf
 from .sections import SECTIONS
@@ -208,7 +209,7 @@ def write_report(batch_dir, out_dir=None, *, pdf: bool = True, force: bool = Fal
         figures_dir = tmp / "figures"
         figures_dir.mkdir()
         page = Page(figures_dir)
-        for build in SECTIONS:
+        for build in with_disagreement_section(SECTIONS):
             try:
                 build(page, ctx)
             except ResultSchemaError:

@@ -85,6 +85,13 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     add_permutations(cohort)
     add_horizon(cohort)
     add_time_unit(cohort)
+    cohort.add_argument("--validation-column", metavar="COL", default=None,
+                        help="manifest (or --validation-table) column marking validation patients (1/true/yes/"
+                             "validation) against training patients (0/false/no/training): the imaging-gene "
+                             "association for all, training and validation patients")
+    cohort.add_argument("--validation-table", metavar="FILE", default=None,
+                        help="table with a 'patient' column and the --validation-column, when the mark is not in "
+                             "the manifest")
     add_seed(parser)
     parser.add_argument("--no-heterogeneity", action="store_true", help="skip the heterogeneity analysis")
     parser.add_argument("--no-report", action="store_true", help="skip the report")
@@ -109,6 +116,7 @@ def settings_from(args: argparse.Namespace):
         seed=args.seed, horizon=parse_horizon(args.horizon), time_unit=args.time_unit,
         heterogeneity=not args.no_heterogeneity, report=not args.no_report, map_format=args.format,
         dicom_out=getattr(args, "dicom_out", None),
+        validation_column=args.validation_column, validation_table=args.validation_table,
     )
 
 

@@ -67,6 +67,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=int, default=5, help="folds of --optimism cv")
     parser.add_argument("--conf-level", type=float, default=0.95, help="confidence level of HRs and KM bands")
     parser.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
+    extra = parser.add_argument_group(
+        "why imaging and genes disagree, tumour-cell fraction, training/validation (optional columns; by default "
+        "the usual names tumour_volume_ml, biopsy_slice_hf, n_biopsies, tumour_cell_fraction or "
+        "tumor_cell_fraction are used when the table has them, and the analysis is skipped, saying so, when not)")
+    extra.add_argument("--tumour-volume", metavar="COL", default=None, help="tumour volume column (volume by group)")
+    extra.add_argument("--biopsy-slice-hf", metavar="COL", default=None,
+                       help="hypoxic fraction of the biopsy slice (imaging from the biopsy slice instead of the "
+                            "whole tumour)")
+    extra.add_argument("--n-biopsies", metavar="COL", default=None,
+                       help="number of biopsies behind the gene score (same/different status by it)")
+    extra.add_argument("--tumour-cell-fraction", metavar="COL", default=None,
+                       help="tumour-cell fraction of the biopsies (gene score against it)")
+    extra.add_argument("--validation-column", metavar="COL", default=None,
+                       help="column marking validation patients (1/true/yes/validation) against training patients "
+                            "(0/false/no/training), e.g. those not used to build the gene signature: the "
+                            "imaging-gene correlation, concordance and Fisher's test for all, training and "
+                            "validation patients")
+    extra.add_argument("--validation-table", metavar="FILE", default=None,
+                       help="table (CSV, TSV or Excel) with the --id column and the --validation-column, when the mark "
+                            "is not in the cohort table (e.g. the patients the gene signature was built on)")
     add_out_dir(parser, "output folder: results.json, patients.csv, KM figures, composite_line.png", metavar="DIR")
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -88,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         statistic=args.statistic, alternative=args.alternative, optimism=args.optimism,
         resamples=args.resamples, folds=args.folds, conf_level=args.conf_level,
         sheet=args.sheet, allow_horizon_censoring=args.allow_horizon_censoring, endpoint_label=args.endpoint_label,
+        tumour_volume=args.tumour_volume, biopsy_slice_hf=args.biopsy_slice_hf, n_biopsies=args.n_biopsies,
+        cell_fraction=args.tumour_cell_fraction, validation=args.validation_column,
+        validation_table=args.validation_table,
     )
     with progress_bar("composite permutations", unit="perm", enabled=not args.quiet) as progress:
         output = run_cohort(args.table, args.out, settings, progress=progress, force=args.force)

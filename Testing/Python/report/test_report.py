@@ -30,6 +30,10 @@ ALL_FIGURES = {"km_imaging", "km_genes", "km_both", "km_composite", "km_groups",
                "biopsy_slice_vs_tumour", "example_patient_maps", "gene_scores", "virtual_biopsy_sd",
                "cutoff_curve_imaging", "cutoff_curve_genes", "forest_hazard_ratios", "slice_classification",
                "slice_profiles", "biopsy_scores", "clustering_maps"}
+# Issue 12 (h12stats): the section 'Why do imaging and genes disagree?' (this batch has no n_biopsies, cell fraction
+# or validation column, so those three figures are not drawn; its notes say so).
+ALL_FIGURES |= {"disagreement_by_imaging_class", "tumour_volume_by_group", "biopsy_slice_imaging",
+                "agreement_by_clustering"}
 
 
 def _build_batch(root: Path) -> Path:
@@ -375,7 +379,7 @@ def test_missing_parts_give_notes_not_a_crash(batch_dir, tmp_path):
         assert expected in notes
     assert {s: bool(v["notes"]) for s, v in info["sections"].items()} == {
         "overview": True, "survival": True, "imaging": False, "genes": True, "heterogeneity": True,
-        "patients": False, "parameters": False}
+        "patients": False, "parameters": False, "disagreement": True}
     figures = {Path(src).stem for src in page.images}
     assert figures == {"slice_fractions", "biopsy_slice_vs_tumour", "example_patient_maps", "slice_classification",
                        "slice_profiles"}
