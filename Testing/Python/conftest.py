@@ -65,9 +65,24 @@ def scene():
     slicer.mrmlScene = previous
 
 
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """The demo command's stage on a small cohort (40 patients, small phantoms, seed 4), through the whole pipeline
+    to the report: shared by the tests of the demo's issue-12 results and of its synthetic-data marking."""
+    from HypoxiaMarkersLib.pipeline.batch import BatchSettings
+    from HypoxiaMarkersLib.pipeline.demo import run_demo
+    from HypoxiaMarkersLib.pipeline.demo_data import CohortSettings
+
+    out = tmp_path_factory.mktemp("small_demo")
+    return run_demo(out, CohortSettings(patients=40, seed=4, phantom_size=(40, 40, 5),
+                                        tumour_radii_mm=(12.0, 10.0, 9.0)),
+                    BatchSettings(permutations=50, seed=4), log=lambda _: None)
+
+
 #: Fixtures that run whole cohorts through batch, demo or the report (and the 1321-frame QIBA DICOM series): every
 #: test using one is marked ``slow``, so that ``pytest -m "not slow"`` gives a quick answer (CI runs everything).
-SLOW_FIXTURES = {"demo0", "demo1", "cohort", "uninterrupted", "batch_dir", "report_dir", "small_cohort", "qiba"}
+SLOW_FIXTURES = {"demo0", "demo1", "cohort", "uninterrupted", "batch_dir", "report_dir", "small_cohort", "small_demo",
+                 "qiba"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,11 +4,12 @@ and the two cohort tables they were computed on."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
-FOLDER = Path(__file__).resolve().parent.parent / "reference" / "disagreement"
+from .paths import REFERENCE
+
+FOLDER = REFERENCE / "disagreement"
 R = json.loads((FOLDER / "disagreement.json").read_text())
 SMALL_TABLE = FOLDER / "small_cohort.csv"
 DEMO_TABLE = FOLDER / "demo_cohort_table.csv"

@@ -4,18 +4,16 @@ every number equals R's (reference/disagreement/disagreement.R); named columns, 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from HypoxiaMarkersLib.errors import InputError  # noqa: E402
-from HypoxiaMarkersLib.heterogeneity.agreement import clustering_agreement  # noqa: E402
-from HypoxiaMarkersLib.pipeline.cohort import CohortAnalysisSettings, run_cohort  # noqa: E402
+from HypoxiaMarkersLib.errors import InputError
+from HypoxiaMarkersLib.heterogeneity.agreement import clustering_agreement
+from HypoxiaMarkersLib.pipeline.cohort import CohortAnalysisSettings, run_cohort
 
-from helpers.disagreement_reference import DEMO_TABLE, SMALL_TABLE, R  # noqa: E402
+from helpers.disagreement_reference import DEMO_TABLE, SMALL_TABLE, R
 
 COLUMNS = dict(id="patient", time="pfs_time", event="pfs_event", imaging="hypoxic_fraction", genes="gene_score",
                permutations=20, resamples=10)

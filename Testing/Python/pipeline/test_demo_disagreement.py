@@ -11,22 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from HypoxiaMarkersLib.pipeline.batch import BatchSettings
-from HypoxiaMarkersLib.pipeline.demo import run_demo
-from HypoxiaMarkersLib.pipeline.demo_data import SPLIT_FILE, CohortSettings
-
-SMALL = dict(phantom_size=(40, 40, 5), tumour_radii_mm=(12.0, 10.0, 9.0))
+from HypoxiaMarkersLib.pipeline.demo_data import SPLIT_FILE
 
 
-@pytest.fixture(scope="module")
-def small_cohort(tmp_path_factory):  # a name of conftest.SLOW_FIXTURES: the test is slow
-    out = tmp_path_factory.mktemp("demo_disagreement")
-    return run_demo(out, CohortSettings(patients=40, seed=4, **SMALL), BatchSettings(permutations=50, seed=4),
-                    log=lambda _: None)
-
-
-def test_clustering_against_agreement_equals_scipy_on_the_stage_tables(small_cohort):
-    folder = small_cohort.results / "heterogeneity"
+def test_clustering_against_agreement_equals_scipy_on_the_stage_tables(small_demo):
+    folder = small_demo.results / "heterogeneity"
     result = json.loads((folder / "heterogeneity.json").read_text())["clustering_vs_agreement"]
     imaging = pd.read_csv(folder / "slice_tumours.csv").set_index("patient")["classification"]
     genes = pd.read_csv(folder / "biopsy_tumours.csv").set_index("patient")["classification"]
@@ -42,20 +31,20 @@ def test_clustering_against_agreement_equals_scipy_on_the_stage_tables(small_coh
     assert result["n_without_clustering_label"] == int((label == "").sum())
 
 
-def test_training_validation_of_the_demo_equals_scipy_on_its_split(small_cohort):
-    split = pd.read_csv(small_cohort.data / SPLIT_FILE)
+def test_training_validation_of_the_demo_equals_scipy_on_its_split(small_demo):
+    split = pd.read_csv(small_demo.data / SPLIT_FILE)
     assert (split["validation"] == 0).sum() == 20  # 41 or half the patients
-    results = json.loads((small_cohort.results / "cohort" / "results.json").read_text())
-    patients = pd.read_csv(small_cohort.results / "cohort" / "patients.csv")
+    results = json.loads((small_demo.results / "cohort" / "results.json").read_text())
+    patients = pd.read_csv(small_demo.results / "cohort" / "patients.csv")
     patients = patients[patients["included"]].merge(split, left_on="id", right_on="patient")
     for name, keep in (("training", patients["validation"] == 0), ("validation", patients["validation"] == 1)):
         subset = results["training_validation"][name]
         rho = stats.spearmanr(patients.loc[keep, "imaging"], patients.loc[keep, "genes"]).statistic
         assert subset["n"] == int(keep.sum())
         assert subset["spearman"]["rho"] == pytest.approx(rho, rel=1e-12)
-    page = (small_cohort.results / "report" / "index.html").read_text(encoding="utf-8")
+    page = (small_demo.results / "report" / "index.html").read_text(encoding="utf-8")
     for table in ("table-training-validation", "table-clustering-agreement", "table-cell-fraction",
                   "table-volume-tests", "table-biopsy-slice-imaging", "table-biopsies-agreement"):
         assert f'id="{table}"' in page
-    notes = json.loads((small_cohort.results / "report" / "report.json").read_text())["sections"]["disagreement"]
+    notes = json.loads((small_demo.results / "report" / "report.json").read_text())["sections"]["disagreement"]
     assert notes["notes"] == [] and np.isfinite(results["gene_score_vs_tumour_cell_fraction"]["spearman"]["rho"])

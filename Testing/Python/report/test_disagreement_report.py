@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from HypoxiaMarkersLib.heterogeneity.agreement import clustering_agreement  # noqa: E402
-from HypoxiaMarkersLib.io.outputs import write_json  # noqa: E402
-from HypoxiaMarkersLib.pipeline.cohort import CohortAnalysisSettings, run_cohort  # noqa: E402
-from HypoxiaMarkersLib.report.formats import fmt_p  # noqa: E402
-from HypoxiaMarkersLib.report.page import write_report  # noqa: E402
+from HypoxiaMarkersLib.heterogeneity.agreement import clustering_agreement
+from HypoxiaMarkersLib.io.outputs import write_json
+from HypoxiaMarkersLib.pipeline.cohort import CohortAnalysisSettings, run_cohort
+from HypoxiaMarkersLib.report.formats import fmt_p
+from HypoxiaMarkersLib.report.page import write_report
 
-from helpers.disagreement_reference import DEMO_TABLE, SMALL_TABLE, R  # noqa: E402
+from helpers.disagreement_reference import DEMO_TABLE, SMALL_TABLE, R
 
 FIGURES = ("disagreement_by_imaging_class", "tumour_volume_by_group", "biopsy_slice_imaging", "agreement_by_biopsies",
            "agreement_by_clustering", "gene_score_vs_cell_fraction", "training_validation")

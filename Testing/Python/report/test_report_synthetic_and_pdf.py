@@ -97,15 +97,8 @@ def test_a_batch_not_marked_synthetic_is_not_called_synthetic(tmp_path):
         encoding="utf-8"))[0].lower()
 
 
-@pytest.mark.slow
-def test_the_demo_marks_its_batch_synthetic_with_its_truth(tmp_path):
-    from HypoxiaMarkersLib.pipeline.batch import BatchSettings
-    from HypoxiaMarkersLib.pipeline.demo import run_demo
-    from HypoxiaMarkersLib.pipeline.demo_data import CohortSettings
-
-    demo = run_demo(tmp_path / "demo", CohortSettings(patients=20, seed=2, phantom_size=(32, 32, 4),
-                                                      tumour_radii_mm=(10.0, 9.0, 7.0)),
-                    BatchSettings(permutations=20, heterogeneity=False, report=True), log=lambda _: None)
+def test_the_demo_marks_its_batch_synthetic_with_its_truth(small_demo):
+    demo = small_demo
     parameters = demo.record["parameters"]
     assert parameters["synthetic"] is True
     assert (demo.results / parameters["truth_table"]).resolve() == (demo.data / "truth.csv").resolve()

@@ -3,15 +3,11 @@ fixed 40-patient table (reference/disagreement/disagreement.R) and scipy."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from HypoxiaMarkersLib.stats.association import (  # noqa: E402
+from HypoxiaMarkersLib.stats.association import (
     correlation,
     fisher_test,
     holm,
@@ -19,8 +15,8 @@ from HypoxiaMarkersLib.stats.association import (  # noqa: E402
     rank_sum_test,
     trend_test,
 )
-from HypoxiaMarkersLib.stats.cell_fraction import gene_score_vs_cell_fraction  # noqa: E402
-from HypoxiaMarkersLib.stats.disagreement import (  # noqa: E402
+from HypoxiaMarkersLib.stats.cell_fraction import gene_score_vs_cell_fraction
+from HypoxiaMarkersLib.stats.disagreement import (
     agreement_by_biopsies,
     agreement_by_clustering,
     biopsy_slice_imaging,
@@ -28,9 +24,9 @@ from HypoxiaMarkersLib.stats.disagreement import (  # noqa: E402
     same_status,
     volume_by_group,
 )
-from HypoxiaMarkersLib.stats.validation import split_association  # noqa: E402
+from HypoxiaMarkersLib.stats.validation import split_association
 
-from helpers.disagreement_reference import R, classes, small  # noqa: E402
+from helpers.disagreement_reference import R, classes, small
 
 EXACT, TIED = R["small_exact"], R["small_tied"]
 
