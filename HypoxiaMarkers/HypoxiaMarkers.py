@@ -95,6 +95,8 @@ and they must be computed again (Apply) before they are shown or exported.</li>
 expression needs a reference file saved from a cohort (<i>hypoxia-markers genes ... --save-reference</i>). With the
 cohort's composite line (x0, y0) the module gives the group (1-4) and HScomp, the signed distance to the line
 (&ge; 0: more hypoxic).</li>
+<li><b>Export</b>: the maps (NRRD), the per-slice table and the summary. DICOM Parametric Maps and SEG are written
+by the command line only (<i>hypoxia-markers image ... --dicom-out</i>, Python 3.10+; Slicer 5.8 has Python 3.9).</li>
 </ol>
 Method: Fjeldbo CS, Hompland T, Hillestad T, et al. Combining imaging- and gene-based hypoxia biomarkers in
 cervical cancer improves prediction of chemoradiotherapy failure independent of intratumour heterogeneity.
@@ -154,7 +156,8 @@ class HypoxiaMarkersParameterNode:
 
     Inputs: dceSeries (sequence or MultiVolume), t2wVolume, tumourSegmentation + tumourSegmentId, frameTimes (s,
     comma-separated; "" = from the series) and frameTimesSource, baselineFrames (0 = automatic).
-    Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel.
+    Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel,
+    allowMaskOutside (analyse the part of a tumour more than 10 % outside the DCE series; --allow-mask-outside).
     Genes and composite: geneFile, geneSignatureFile (signature/reference file; "" = the shipped signature),
     geneSource, geneSample, geneScore (text; "" = none), genePatient (the series the score was entered with: another
     series clears it), geneCutoff, compositeX0, compositeY0 (0 = not set; any
@@ -177,6 +180,7 @@ class HypoxiaMarkersParameterNode:
     biopsySlice: Annotated[int, Minimum(1)] = 1
     injectionDuration: Annotated[float, WithinRange(0.0, 600.0)] = 0.0
     fitLagPerVoxel: bool = False
+    allowMaskOutside: bool = False
 
     geneFile: str = ""
     geneSignatureFile: str = ""
