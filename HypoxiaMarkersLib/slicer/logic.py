@@ -776,8 +776,9 @@ def unique_export_folder(parent: PathLike, series_name: str) -> Path:
 
 
 def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object], *,
-                   inputs: Optional[Dict[str, object]] = None) -> Path:
-    """Write the maps (NRRD), per-slice table, mean curve and summary (JSON and CSV) into ``folder``.
+                   inputs: Optional[Dict[str, object]] = None, map_format: str = "nrrd") -> Path:
+    """Write the maps (NRRD, or NIfTI with ``map_format="nifti"``), per-slice table, mean curve and summary (JSON
+    and CSV) into ``folder``.
 
     Uses the ``image`` command's writer (same files and names), then adds the patient summary
     (``patient_summary.json`` and ``patient_summary.csv``: imaging, gene and composite calls). The folder is
@@ -792,7 +793,7 @@ def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object]
                          expected="a new folder (see unique_export_folder)")
     # No quicklook.png: the scene shows the maps, and drawing it would import matplotlib and pandas, which Slicer
     # does not bundle (the module's imaging path must work in a bare Slicer).
-    write_imaging_result(run.result, folder, inputs=inputs, quicklook=False)
+    write_imaging_result(run.result, folder, inputs=inputs, quicklook=False, map_format=map_format)
     patient = {"version": __version__, "citation": CITATION, **summary,
                "imaging_parameters": run.result.parameters.as_dict(), "time_source": run.result.time_source}
     write_json(patient, folder / "patient_summary.json")

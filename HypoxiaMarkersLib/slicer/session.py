@@ -466,7 +466,7 @@ class PatientSession:
                   "allow_mask_outside": bool(p.allowMaskOutside), "mask_share_outside_dce": run.mask_share_outside,
                   **(extra_inputs or {})}
         folder = lib.unique_export_folder(parent_folder, name)
-        out = lib.export_results(run, folder, self.patient_summary(p), inputs=inputs)
+        out = lib.export_results(run, folder, self.patient_summary(p), inputs=inputs, map_format=p.mapFormat)
         return str(out)
 
     # Sample data ------------------------------------------------------------------------------------------------

@@ -69,6 +69,15 @@ def shifted(scene):
     return p, phantom, mask, moved
 
 
+def applied_patient(scene, seed):
+    """A phantom patient with the tumour inside the series, chosen and analysed (Apply)."""
+    nodes = slicer_logic.load_phantom(seed=seed, scene=scene, name=f"S{seed}", **SMALL)
+    p = Fields()
+    p.dceSeries, p.tumourSegmentation, p.tumourSegmentId = nodes["dce"], nodes["segmentation"], nodes["segment_id"]
+    session = PatientSession()
+    return p, session, session.apply(p)
+
+
 def share_above(mask, geometry, dce_geometry) -> float:
     """Share of the mask's voxel centres above (or below) the DCE field of view: axis-aligned grids, so z alone."""
     assert np.allclose(geometry.direction, np.eye(3).ravel()) and np.allclose(dce_geometry.direction,
@@ -130,11 +139,7 @@ def test_a_tumour_partly_outside_is_refused_then_analysed_with_the_checkbox(shif
 
 
 def test_a_tumour_inside_needs_no_checkbox_and_records_none_outside(scene, tmp_path):
-    nodes = slicer_logic.load_phantom(seed=6, scene=scene, name="Q", **SMALL)
-    p = Fields()
-    p.dceSeries, p.tumourSegmentation, p.tumourSegmentId = nodes["dce"], nodes["segmentation"], nodes["segment_id"]
-    session = PatientSession()
-    run = session.apply(p)
+    p, session, run = applied_patient(scene, 6)
     assert run.mask_share_outside == 0.0
     assert not any("outside the DCE series" in w for w in run.result.warnings)
     out = session.export(p, str(tmp_path))
@@ -155,3 +160,27 @@ def test_the_share_follows_a_transform_on_the_segmentation(shifted):
     p.tumourSegmentation.SetAndObserveTransformNodeID(None)
     assert mrml.segment_share_outside(p.tumourSegmentation, p.tumourSegmentId,
                                       mrml.reference_volume(p.dceSeries)) > MAX_SHARE_OUTSIDE
+
+
+def test_export_writes_the_maps_in_the_format_chosen(scene, tmp_path):
+    """The Map format combo box (mapFormat): NRRD by default, NIfTI (.nii.gz) as the command line's --format."""
+    from HypoxiaMarkersLib.io.volumes import read_volume
+
+    p, session, run = applied_patient(scene, 7)
+    assert p.mapFormat == "nrrd"
+    default = session.export(p, str(tmp_path / "nrrd"))
+    p.mapFormat = "nifti"
+    assert session.state(p) is ResultState.CURRENT  # the format is not an input of the analysis
+    nifti = session.export(p, str(tmp_path / "nifti"))
+    names = {path.name for path in (tmp_path / "nifti").glob("*/*")}
+    assert {"a_brix.nii.gz", "hypoxic_mask.nii.gz", "slices.csv", "summary.json"} <= names
+    assert not any(name.endswith(".nrrd") for name in names) and "quicklook.png" not in names
+    for name in ("a_brix", "k_ep", "hypoxic_mask"):
+        from_nrrd, geometry_nrrd = read_volume(tmp_path / "nrrd" / default.split("/")[-1] / f"{name}.nrrd")
+        from_nifti, geometry_nifti = read_volume(tmp_path / "nifti" / nifti.split("/")[-1] / f"{name}.nii.gz")
+        truth = getattr(run.result, name)
+        np.testing.assert_array_equal(np.isnan(from_nifti), np.isnan(truth.astype(float)))
+        np.testing.assert_allclose(from_nifti[~np.isnan(from_nifti)], truth[~np.isnan(truth.astype(float))],
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(from_nifti, from_nrrd)
+        assert geometry_nifti.same_grid(run.result.geometry) and geometry_nrrd.same_grid(run.result.geometry)
