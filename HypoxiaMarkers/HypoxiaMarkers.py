@@ -18,7 +18,7 @@ from slicer import (
     vtkMRMLSequenceNode,
     vtkMRMLTableNode,
 )
-from slicer.parameterNodeWrapper import Minimum, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, Minimum, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -95,6 +95,9 @@ and they must be computed again (Apply) before they are shown or exported.</li>
 expression needs a reference file saved from a cohort (<i>hypoxia-markers genes ... --save-reference</i>). With the
 cohort's composite line (x0, y0) the module gives the group (1-4) and HScomp, the signed distance to the line
 (&ge; 0: more hypoxic).</li>
+<li><b>Export</b>: the maps (NRRD, or NIfTI .nii.gz: Map format), the per-slice table and the summary. DICOM
+Parametric Maps and SEG are written by the command line only (<i>hypoxia-markers image ... --dicom-out</i>, Python
+3.10+; Slicer 5.8 has Python 3.9).</li>
 </ol>
 Method: Fjeldbo CS, Hompland T, Hillestad T, et al. Combining imaging- and gene-based hypoxia biomarkers in
 cervical cancer improves prediction of chemoradiotherapy failure independent of intratumour heterogeneity.
@@ -154,11 +157,13 @@ class HypoxiaMarkersParameterNode:
 
     Inputs: dceSeries (sequence or MultiVolume), t2wVolume, tumourSegmentation + tumourSegmentId, frameTimes (s,
     comma-separated; "" = from the series) and frameTimesSource, baselineFrames (0 = automatic).
-    Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel.
+    Parameters: aThreshold, hfCutoff, biopsySlice (1 = caudal tumour slice), injectionDuration (s), fitLagPerVoxel,
+    allowMaskOutside (analyse the part of a tumour more than 10 % outside the DCE series; --allow-mask-outside).
     Genes and composite: geneFile, geneSignatureFile (signature/reference file; "" = the shipped signature),
     geneSource, geneSample, geneScore (text; "" = none), genePatient (the series the score was entered with: another
     series clears it), geneCutoff, compositeX0, compositeY0 (0 = not set; any
     positive value), compositeSource.
+    Export: mapFormat, the file format of the exported maps ("nrrd" or "nifti": the command line's --format).
     Outputs: the maps, label map, tables, plot series/charts and the biopsy-slice outline (see
     HypoxiaMarkersLib.slicer.session.OUTPUT_FIELDS), the hypoxic fraction, resultInputs (which inputs the outputs
     came from: HypoxiaMarkersLib.slicer.session) and the summary shown.
@@ -177,6 +182,7 @@ class HypoxiaMarkersParameterNode:
     biopsySlice: Annotated[int, Minimum(1)] = 1
     injectionDuration: Annotated[float, WithinRange(0.0, 600.0)] = 0.0
     fitLagPerVoxel: bool = False
+    allowMaskOutside: bool = False
 
     geneFile: str = ""
     geneSignatureFile: str = ""
@@ -188,6 +194,7 @@ class HypoxiaMarkersParameterNode:
     compositeX0: Annotated[float, Minimum(0.0)] = 0.0
     compositeY0: Annotated[float, Minimum(0.0)] = 0.0
     compositeSource: str = ""
+    mapFormat: Annotated[str, Choice(["nrrd", "nifti"])] = "nrrd"
 
     aBrixVolume: vtkMRMLScalarVolumeNode
     kEpVolume: vtkMRMLScalarVolumeNode
@@ -433,9 +440,9 @@ class HypoxiaMarkersWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.showVoxelCurveButton.enabled = state is State.CURRENT
         self.ui.exportButton.enabled = state is State.CURRENT
         if state is State.CURRENT:
-            self.ui.exportButton.toolTip = _("Write the maps (NRRD), the per-slice table and the summary (JSON and "
-                                             "CSV) into a new folder HypoxiaMarkers-<series> in the folder you "
-                                             "choose (an earlier export is never replaced).")
+            self.ui.exportButton.toolTip = _("Write the maps (in the Map format chosen), the per-slice table and "
+                                             "the summary (JSON and CSV) into a new folder HypoxiaMarkers-<series> "
+                                             "in the folder you choose (an earlier export is never replaced).")
         elif state is State.RESTORED:
             self.ui.exportButton.toolTip = _("Apply first: the results were restored with the scene; the analysis "
                                              "itself is not saved in it.")

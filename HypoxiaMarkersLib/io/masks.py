@@ -359,17 +359,41 @@ def resample_mask(
             + " (is it smaller than a DCE voxel?)",
             source=source, expected="a tumour larger than a DCE voxel",
         )
-    if max_share_outside is not None and 1.0 - inside > max_share_outside:
-        raise InputError(
-            f"{100 * (1 - inside):.1f}% of the tumour mask ({what}) lies outside the DCE series, more than the "
-            f"{100 * max_share_outside:g}% accepted: the hypoxic fraction would be that of part of the tumour",
-            source=source, field="tumour mask",
-            expected="a DCE series that covers the tumour (to analyse the part inside anyway: --allow-mask-outside)",
-        )
+    check_share_outside(1.0 - inside, max_share_outside, source=source, what=what)
     if inside < 1.0:
         warnings.warn(f"{source}: {100 * (1 - inside):.1f}% of the tumour mask ({what}) lies outside the DCE series; "
                       "only the overlap is used", stacklevel=2)
     return result
+
+
+def check_share_outside(share: float, max_share_outside: Optional[float] = MAX_SHARE_OUTSIDE, *,
+                        source: str = "mask", what: str = "tumour", allow: str = "--allow-mask-outside") -> None:
+    """Refuse a tumour mask with more than ``max_share_outside`` of it outside the DCE series.
+
+    Parameters
+    ----------
+    share : float
+        The share of the mask outside the series (:func:`share_outside`).
+    max_share_outside : float or None
+        The largest share accepted; None accepts any.
+    source, what : str
+        For the message: the file (or node) and what was read from it.
+    allow : str
+        How the user accepts it anyway, named in the message (the command line's option, or the Slicer module's
+        checkbox).
+
+    Raises
+    ------
+    InputError
+        If ``share`` is larger than ``max_share_outside``.
+    """
+    if max_share_outside is not None and share > max_share_outside:
+        raise InputError(
+            f"{100 * share:.1f}% of the tumour mask ({what}) lies outside the DCE series, more than the "
+            f"{100 * max_share_outside:g}% accepted: the hypoxic fraction would be that of part of the tumour",
+            source=source, field="tumour mask",
+            expected=f"a DCE series that covers the tumour (to analyse the part inside anyway: {allow})",
+        )
 
 
 def share_outside(mask: np.ndarray, mask_geometry: Geometry, reference: Geometry) -> float:
@@ -533,6 +557,6 @@ def segment_masks(path: PathLike) -> Tuple[Dict[str, np.ndarray], Geometry]:
 
 __all__ = [
     "SegmentInfo", "read_tumour_mask", "read_mask", "resample_mask", "partial_volume_fraction", "segments_in_file",
-    "share_outside", "MAX_SHARE_OUTSIDE",
+    "share_outside", "check_share_outside", "MAX_SHARE_OUTSIDE",
     "segment_masks", "write_tumour_mask", "write_segmentation",
 ]

@@ -146,17 +146,37 @@ class ImagingRun:
     tumour_mask: np.ndarray
     result: ImagingResult
     dce_node_id: str = ""
+    mask_share_outside: float = 0.0
 
 
-def read_inputs(dce_node, segmentation_node, segment: Optional[str], *, times_text: str = "") -> Tuple[
-        DceSeries, np.ndarray]:
-    """The DCE series (with frame times) and the tumour mask on the DCE grid, from the scene."""
+#: The module's checkbox that accepts a tumour partly outside the DCE series (the command line's
+#: ``--allow-mask-outside``), named in the message when the share outside is too large; its text in the .ui.
+ALLOW_OUTSIDE_CHECKBOX = "Analyse a tumour partly outside the DCE series"
+
+
+def read_inputs(dce_node, segmentation_node, segment: Optional[str], *, times_text: str = "",
+                allow_mask_outside: bool = False) -> Tuple[DceSeries, np.ndarray, float]:
+    """The DCE series (with frame times), the tumour mask on the DCE grid and the share of the tumour outside
+    the series, from the scene.
+
+    A tumour with more than :data:`~HypoxiaMarkersLib.io.masks.MAX_SHARE_OUTSIDE` of it outside the series is
+    refused (the message names the checkbox :data:`ALLOW_OUTSIDE_CHECKBOX`) unless ``allow_mask_outside``, the
+    command line's rule.
+    """
+    from ..io.masks import MAX_SHARE_OUTSIDE, check_share_outside
+
     if dce_node is None:
         raise InputError("choose the DCE-MRI series", source="DCE-MRI series", expected="a 4D sequence")
     times, time_source = times_for_run(dce_node, times_text)
     series = mrml.dce_from_node(dce_node, times=times, time_source=time_source)
-    mask = mrml.segment_mask(segmentation_node, segment, mrml.reference_volume(dce_node))
-    return series, mask
+    reference = mrml.reference_volume(dce_node)
+    mask = mrml.segment_mask(segmentation_node, segment, reference)
+    share = mrml.segment_share_outside(segmentation_node, segment, reference)
+    name = segmentation_node.GetSegmentation().GetSegment(mrml.find_segment_id(segmentation_node, segment)).GetName()
+    check_share_outside(share, None if allow_mask_outside else MAX_SHARE_OUTSIDE,
+                        source=segmentation_node.GetName() or "Tumour segmentation", what=f"segment '{name}'",
+                        allow=f"tick '{ALLOW_OUTSIDE_CHECKBOX}' under Parameters")
+    return series, mask, share
 
 
 def run_imaging(
@@ -166,6 +186,7 @@ def run_imaging(
     parameters: Optional[ImagingParameters] = None,
     *,
     times_text: str = "",
+    allow_mask_outside: bool = False,
     progress: Optional[Callable[[int, int], Optional[bool]]] = None,
 ) -> ImagingRun:
     """Read the inputs from the scene and run :func:`~HypoxiaMarkersLib.imaging.analysis.analyse_dce`.
@@ -180,12 +201,19 @@ def run_imaging(
     parameters : ImagingParameters
     times_text : str
         The Frame times field ("" = take them from the node).
+    allow_mask_outside : bool
+        Analyse the part of the tumour inside the series even when more than 10 % of it lies outside (see
+        :func:`read_inputs`); the share is kept in ``ImagingRun.mask_share_outside`` and the result's warnings.
     progress : callable
         ``progress(done, total)``; returning False cancels (:class:`~HypoxiaMarkersLib.errors.Cancelled`).
     """
-    series, mask = read_inputs(dce_node, segmentation_node, segment, times_text=times_text)
+    series, mask, share = read_inputs(dce_node, segmentation_node, segment, times_text=times_text,
+                                      allow_mask_outside=allow_mask_outside)
     result = analyse_dce(series, mask, parameters or ImagingParameters(), progress=progress)
-    return ImagingRun(series=series, tumour_mask=mask, result=result,
+    if share > 0:  # said with the results, as the command line does
+        result.warnings.insert(0, f"{100 * share:.1f}% of the tumour segment lies outside the DCE series; only the "
+                                  "overlap is used")
+    return ImagingRun(series=series, tumour_mask=mask, result=result, mask_share_outside=share,
                       dce_node_id=dce_node.GetID() if dce_node is not None else "")
 
 
@@ -748,8 +776,9 @@ def unique_export_folder(parent: PathLike, series_name: str) -> Path:
 
 
 def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object], *,
-                   inputs: Optional[Dict[str, object]] = None) -> Path:
-    """Write the maps (NRRD), per-slice table, mean curve and summary (JSON and CSV) into ``folder``.
+                   inputs: Optional[Dict[str, object]] = None, map_format: str = "nrrd") -> Path:
+    """Write the maps (NRRD, or NIfTI with ``map_format="nifti"``), per-slice table, mean curve and summary (JSON
+    and CSV) into ``folder``.
 
     Uses the ``image`` command's writer (same files and names), then adds the patient summary
     (``patient_summary.json`` and ``patient_summary.csv``: imaging, gene and composite calls). The folder is
@@ -764,7 +793,7 @@ def export_results(run: ImagingRun, folder: PathLike, summary: Dict[str, object]
                          expected="a new folder (see unique_export_folder)")
     # No quicklook.png: the scene shows the maps, and drawing it would import matplotlib and pandas, which Slicer
     # does not bundle (the module's imaging path must work in a bare Slicer).
-    write_imaging_result(run.result, folder, inputs=inputs, quicklook=False)
+    write_imaging_result(run.result, folder, inputs=inputs, quicklook=False, map_format=map_format)
     patient = {"version": __version__, "citation": CITATION, **summary,
                "imaging_parameters": run.result.parameters.as_dict(), "time_source": run.result.time_source}
     write_json(patient, folder / "patient_summary.json")

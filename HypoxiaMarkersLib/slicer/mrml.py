@@ -692,31 +692,9 @@ def segment_mask(segmentation_node, segment: Optional[str], reference_node, scen
     InputError
         No such segment, or the segment does not overlap the reference volume.
     """
-    slicer = _slicer()
-    import vtk
-
-    scene = segmentation_node.GetScene() if segmentation_node is not None else _scene(scene)
     segment_id = find_segment_id(segmentation_node, segment)
     geometry = geometry_of(reference_node)
-    ids = vtk.vtkStringArray()
-    ids.InsertNextValue(segment_id)
-    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__HypoxiaMarkers_temporary_mask")
-    colors_before = _node_ids(scene, "vtkMRMLColorTableNode")
-    try:
-        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-            segmentation_node, ids, labelmap, reference_node, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY
-        )
-        if not ok or labelmap.GetImageData() is None:
-            raise InputError("the segment could not be converted to a label map", source=_node_label(segmentation_node),
-                             field=segmentation_node.GetSegmentation().GetSegment(segment_id).GetName(),
-                             expected="a segment with a binary labelmap or closed surface")
-        mask = np.array(slicer.util.arrayFromVolume(labelmap)) != 0
-        exported = geometry_of(labelmap)
-    finally:
-        _remove_display_and_storage(scene, labelmap)
-        scene.RemoveNode(labelmap)
-        for node_id in _node_ids(scene, "vtkMRMLColorTableNode") - colors_before:
-            scene.RemoveNode(scene.GetNodeByID(node_id))
+    mask, exported, _matrix = _export_segment(segmentation_node, segment_id, reference_node, scene)
     if mask.shape != geometry.shape or not exported.same_grid(geometry):
         raise RuntimeError("the exported segment is not on the reference grid")  # Slicer contract broken
     if not mask.any():
@@ -728,6 +706,71 @@ def segment_mask(segmentation_node, segment: Optional[str], reference_node, scen
             expected="a tumour inside the DCE field of view",
         )
     return mask
+
+
+def _export_segment(segmentation_node, segment_id: str, reference_node, scene=None, *, own_grid: bool = False):
+    """The segment as a boolean mask ``[k, j, i]``, its grid, and the matrix from the exported label map's world
+    to the reference node's world (None when that transform is not linear).
+
+    On ``reference_node``'s grid (extent of the reference geometry), or with ``own_grid`` on the segment's own
+    grid, cropped to the segment. The temporary label map (and the colour table Slicer makes for it) is removed.
+    """
+    slicer = _slicer()
+    import vtk
+
+    scene = segmentation_node.GetScene() if segmentation_node is not None else _scene(scene)
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__HypoxiaMarkers_temporary_mask")
+    colors_before = _node_ids(scene, "vtkMRMLColorTableNode")
+    try:
+        if not own_grid:
+            ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+                segmentation_node, ids, labelmap, reference_node, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY
+            )
+        else:
+            ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap)
+        if not ok or labelmap.GetImageData() is None:
+            raise InputError("the segment could not be converted to a label map", source=_node_label(segmentation_node),
+                             field=segmentation_node.GetSegmentation().GetSegment(segment_id).GetName(),
+                             expected="a segment with a binary labelmap or closed surface")
+        mask = np.array(slicer.util.arrayFromVolume(labelmap)) != 0
+        exported = geometry_of(labelmap)
+        # Without a reference Slicer puts the label map under the segmentation's transform; the reference volume
+        # may be under another one (vtkSlicerSegmentationsModuleLogic::ExportSegmentsToLabelmapNode, 5.8).
+        matrix = vtk.vtkMatrix4x4()
+        linear = slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(
+            labelmap.GetParentTransformNode(), reference_node.GetParentTransformNode(), matrix)
+    finally:
+        _remove_display_and_storage(scene, labelmap)
+        scene.RemoveNode(labelmap)
+        for node_id in _node_ids(scene, "vtkMRMLColorTableNode") - colors_before:
+            scene.RemoveNode(scene.GetNodeByID(node_id))
+    return mask, exported, (_numpy_matrix(matrix) if linear else None)
+
+
+def segment_share_outside(segmentation_node, segment: Optional[str], reference_node) -> float:
+    """Share of the segment's voxels (on its own grid, e.g. T2W) whose centres lie outside ``reference_node``'s
+    field of view (the DCE series): :func:`HypoxiaMarkersLib.io.masks.share_outside`, as the command line measures
+    it before resampling. :func:`segment_mask` alone would crop the segment to the DCE grid without saying so.
+
+    Raises
+    ------
+    InputError
+        No such segment, or the segment and the series are under transforms that are not linear between them.
+    """
+    from ..io.masks import share_outside
+
+    segment_id = find_segment_id(segmentation_node, segment)
+    mask, own, matrix = _export_segment(segmentation_node, segment_id, reference_node, own_grid=True)
+    if matrix is None:
+        raise InputError("the tumour segmentation and the DCE series are under transforms that are not linear "
+                         "between them", source=_node_label(segmentation_node),
+                         expected="harden the transforms (Transforms module) before Apply")
+    if not mask.any():
+        return 0.0  # nothing drawn: segment_mask says so
+    own = Geometry.from_ijk_to_ras(matrix @ own.ijk_to_ras(), own.size)
+    return share_outside(mask, own, geometry_of(reference_node))
 
 
 def _node_ids(scene, class_name: str) -> set:

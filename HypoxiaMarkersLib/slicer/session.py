@@ -116,8 +116,9 @@ def _times_key(text: str):
 
 
 def analysis_fingerprint(p) -> str:
-    """What the maps depend on besides the patient: the tumour's voxels, the frame times and the fit parameters
-    (not the hypoxic-fraction cutoff nor the biopsy slice, which are applied without refitting)."""
+    """What the maps depend on besides the patient: the tumour's voxels, the frame times, the fit parameters and
+    whether a tumour partly outside the series is analysed (not the hypoxic-fraction cutoff nor the biopsy slice,
+    which are applied without refitting)."""
     try:
         tumour = _tumour_digest(p.tumourSegmentation, p.tumourSegmentId) if p.tumourSegmentation else None
     except InputError as error:
@@ -130,6 +131,8 @@ def analysis_fingerprint(p) -> str:
         "injection_duration": round(float(p.injectionDuration), 9),
         "fit_lag_per_voxel": bool(p.fitLagPerVoxel),
     }
+    if p.allowMaskOutside:  # only when ticked: stamps made before the checkbox existed stay valid
+        items["allow_mask_outside"] = True
     return _digest(items)
 
 
@@ -303,7 +306,8 @@ class PatientSession:
         if not p.frameTimes and p.dceSeries is not None:
             self.detect_frame_times(p)
         run = lib.run_imaging(p.dceSeries, p.tumourSegmentation, p.tumourSegmentId, self.imaging_parameters(p),
-                              times_text=p.frameTimes, progress=progress)
+                              times_text=p.frameTimes, allow_mask_outside=bool(p.allowMaskOutside),
+                              progress=progress)
         slices = [s.slice for s in run.result.slices]
         biopsy = int(p.biopsySlice) if int(p.biopsySlice) in slices else slices[0]
         if biopsy != run.result.biopsy_slice.slice:
@@ -458,9 +462,11 @@ class PatientSession:
         name = dce.GetName() or "patient"
         inputs = {"dce": name, "segmentation": p.tumourSegmentation.GetName() if p.tumourSegmentation else "",
                   "segment": p.tumourSegmentId, "frame_times": p.frameTimes, "gene_source": p.geneSource,
-                  "gene_sample": p.geneSample, "composite_source": p.compositeSource, **(extra_inputs or {})}
+                  "gene_sample": p.geneSample, "composite_source": p.compositeSource,
+                  "allow_mask_outside": bool(p.allowMaskOutside), "mask_share_outside_dce": run.mask_share_outside,
+                  **(extra_inputs or {})}
         folder = lib.unique_export_folder(parent_folder, name)
-        out = lib.export_results(run, folder, self.patient_summary(p), inputs=inputs)
+        out = lib.export_results(run, folder, self.patient_summary(p), inputs=inputs, map_format=p.mapFormat)
         return str(out)
 
     # Sample data ------------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ CONNECTABLE = {
 }
 #: Connectors that refuse an unbounded field (5.8.1: QSlider for int, ctkSliderWidget/qMRMLSliderWidget for float).
 NEEDS_BOUNDS = {"QSlider", "ctkSliderWidget", "qMRMLSliderWidget"}
+#: A combo box bound to a str/int/float/bool field needs its choices (5.8.1 QComboBoxToStringableConnector raises).
+NEEDS_CHOICE = {"QComboBox", "ctkComboBox"}
 NODE_METHODS_USED_ON_PARAMETER_NODE = {"StartModify", "EndModify", "connectGui", "disconnectGui", "parameterNode"}
 
 
@@ -155,6 +157,8 @@ def test_every_slicer_parameter_name_is_a_field_with_a_slicer_58_connector():
         assert cls in CONNECTABLE.get(kind, set()), f"{widget} ({cls}) has no Slicer 5.8 connector for {kind} ({field})"
         if cls in NEEDS_BOUNDS:
             assert _is_bounded(annotations[field]), f"{widget} ({cls}) needs a bounded field, {field} is not"
+        if cls in NEEDS_CHOICE:
+            assert "Choice(" in annotations[field], f"{widget} ({cls}) needs a Choice annotation on {field}"
     fields_bound = [field for _, field in bound.values()]
     assert len(fields_bound) == len(set(fields_bound)), "two widgets bound to the same field"
 
