@@ -577,6 +577,7 @@ def _read_frames(path: Path, reader: sitk.ImageFileReader) -> Tuple[np.ndarray, 
     if path.name.lower().endswith(".gz") or _compressed_metaimage(path):
         return _split_4d(_sitk_read(path), path)
     size = [int(v) for v in reader.GetSize()]
+    _check_complete(path, reader, size)
     signal = np.empty(size[::-1], dtype=np.float32)
     reader.SetExtractSize(size[:3] + [0])  # a size of 0 drops the time axis: each region is a 3D frame
     for n in range(size[3]):
@@ -589,6 +590,49 @@ def _read_frames(path: Path, reader: sitk.ImageFileReader) -> Tuple[np.ndarray, 
                              source=str(path), expected="a readable, complete image file") from None
         signal[n] = sitk.GetArrayViewFromImage(frame)  # `frame` stays referenced while its view is read
     return signal, geometry_of_image(reader)
+
+
+#: Bytes per voxel of the pixel types an uncompressed 4D series is stored in.
+_PIXEL_BYTES = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2, sitk.sitkUInt32: 4,
+                sitk.sitkInt32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat32: 4, sitk.sitkFloat64: 8}
+
+
+def _check_complete(path: Path, reader: sitk.ImageFileReader, size: List[int]) -> None:
+    """Refuse an uncompressed NIfTI or MetaImage whose voxel data end before the header says they do.
+
+    Read a region at a time, a truncated file is not always an error: ITK 5.3 (SimpleITK 2.3, Slicer 5.8) returns
+    the missing frames without complaint. The data must end within the file (or the MetaImage's data file).
+    """
+    per_voxel = _PIXEL_BYTES.get(reader.GetPixelID())
+    if per_voxel is None:
+        return
+    needed = int(np.prod(size, dtype=np.int64)) * per_voxel * max(1, int(reader.GetNumberOfComponents()))
+    data_file, start = path, None
+    if _suffix(path) in (".mha", ".mhd"):
+        with open(path, "rb") as handle:
+            for raw in handle:
+                key, _, value = raw.decode("latin-1").partition("=")
+                if key.strip().lower() == "elementdatafile":
+                    name = value.strip()
+                    if name.upper() == "LOCAL":
+                        start = handle.tell()
+                    elif name.upper() != "LIST" and "%" not in name:  # one separate data file
+                        data_file, start = path.parent / name, 0
+                    break
+                if len(raw) > 4096:
+                    break
+    elif _suffix(path) == ".nii":
+        header = path.open("rb").read(348)
+        for order in ("<", ">"):
+            if len(header) == 348 and int(np.frombuffer(header[:4], dtype=f"{order}i4")[0]) == 348:
+                start = int(np.frombuffer(header[108:112], dtype=f"{order}f4")[0])  # NIfTI-1 vox_offset
+    if start is None or not data_file.is_file():
+        return
+    found = data_file.stat().st_size - start
+    if found < needed:
+        raise InputError(f"the image data end early: {found} of {needed} bytes ({size[3]} frames of "
+                         f"{size[0]}x{size[1]}x{size[2]}); the file was probably truncated", source=str(data_file),
+                         expected="a complete image file (copy it again)")
 
 
 def _compressed_metaimage(path: Path) -> bool:
