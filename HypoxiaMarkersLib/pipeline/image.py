@@ -180,6 +180,7 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     ImagingResult
     """
     from ..imaging.analysis import ImagingParameters
+    from .dicom_export import check_dicom_export_settings, dicom_results
 
     parameters = parameters or ImagingParameters()
     check_label(sources.label)
@@ -188,8 +189,6 @@ def run_image(sources: ImageSources, parameters: Optional[ImagingParameters], ou
     _check_injection_duration_before_reading(sources, parameters)
     input_paths = [*sources.dce, sources.mask] + ([sources.background] if sources.background is not None else [])
     prepare_output_dir(out, input_paths, force=force)
-    from .dicom_export import check_dicom_export_settings, dicom_results
-
     if sources.background is not None and not Path(sources.background).is_file():  # before minutes of fitting
         raise InputError("file not found", source=str(sources.background), field="--t2w",
                          expected="a 3D T2-weighted volume (.nrrd, .nii.gz, ...)")
