@@ -19,6 +19,8 @@ A4 = (8.27, 11.69)
 #: Characters per line and lines per page of the tables' text pages (monospace, 6.5 pt, portrait A4).
 TABLE_WIDTH = 128
 TABLE_LINES = 92
+#: Pixels per inch of the figures on the PDF's pages (their 300 dpi PNGs and SVGs are in figures/).
+PAGE_DPI = 100
 
 
 def write_pdf(page: Page, out: Path, title: str, overview: List[str]) -> None:
@@ -54,20 +56,27 @@ def write_pdf(page: Page, out: Path, title: str, overview: List[str]) -> None:
 def _figure_page(out: Path, entry):
     import textwrap
 
-    from matplotlib.image import imread
+    import numpy as np
+    from PIL import Image
 
-    pixels = imread(str(out / entry.file))
-    height, width = pixels.shape[:2]
-    wide = width > 1.6 * height  # wide figures (slices, maps) on a landscape page
-    size = (A4[1], A4[0]) if wide else A4
+    with Image.open(out / entry.file) as png:
+        png.load()
+        width, height = png.size
+        wide = width > 1.6 * height  # wide figures (slices, maps) on a landscape page
+        size = (A4[1], A4[0]) if wide else A4
+        box_w, box_h = 0.84, 0.62 if wide else 0.66
+        aspect = (height / width) * (size[0] / size[1])
+        w, h = (box_w, box_w * aspect) if box_w * aspect <= box_h else (box_h / aspect, box_h)
+        # The PNG scaled once to the pixels it gets on the page (Pillow, in C), then placed as it is: matplotlib
+        # neither converts the 300 dpi picture to floats nor resamples it while writing the page.
+        pixels = np.asarray(png.convert("RGB").resize(
+            (max(1, round(w * size[0] * PAGE_DPI)), max(1, round(h * size[1] * PAGE_DPI))), Image.HAMMING,
+            reducing_gap=2.0))
     figure = new_figure(size)
-    box_w, box_h = 0.84, 0.62 if wide else 0.66
-    aspect = (height / width) * (size[0] / size[1])
-    w, h = (box_w, box_w * aspect) if box_w * aspect <= box_h else (box_h / aspect, box_h)
     # The figure at the top of the page, its caption right below it.
     bottom = 0.94 - h
     ax = figure.add_axes([0.08 + (box_w - w) / 2, bottom, w, h])
-    ax.imshow(pixels, interpolation="antialiased")
+    ax.imshow(pixels, interpolation="none", aspect="auto")
     ax.axis("off")
     text = f"Figure {entry.number}. {entry.title}. {entry.caption}"
     figure.text(0.08, bottom - 0.02, textwrap.fill(text, 150 if wide else 105), fontsize=8.5, va="top")
