@@ -70,6 +70,7 @@ def _assert_same_as_nrrd(out, dicom):
     return tumour.astype(bool), hypoxic.astype(bool)
 
 
+@pytest.mark.slow
 def test_real_dicom_series_values_identity_and_references(qiba_subset, qiba_results):
     _, _, first_file = qiba_subset
     out, dicom = qiba_results

@@ -39,6 +39,7 @@ def cli(*args):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_rtstruct_on_a_dicom_series_of_the_same_frame_of_reference(files, tmp_path):
     folder, p = files
     done = cli(folder / "dicom", "--mask", folder / "rs.dcm", "--roi", "GTV", "--out", tmp_path / "out")
@@ -59,6 +60,7 @@ def test_rtstruct_on_a_dicom_series_of_the_same_frame_of_reference(files, tmp_pa
     assert abs(summary["hypoxic_fraction"] - label_summary["hypoxic_fraction"]) <= differing / n + 1e-12
 
 
+@pytest.mark.slow
 def test_rtstruct_on_nrrd_warns_that_the_frame_of_reference_is_not_checked(files, tmp_path):
     folder, _ = files
     done = cli(folder / "phantom" / "dce.seq.nrrd", "--mask", folder / "rs_other_frame.dcm", "--roi", "GTV",

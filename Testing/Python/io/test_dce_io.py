@@ -142,6 +142,7 @@ def frame_of(slicer, volume_node):
     return array, Geometry.from_ijk_to_ras(ijk_to_ras, (i, j, k))
 
 
+@pytest.mark.slow
 def test_slicer_reads_our_seq_nrrd(tmp_path, slicer_scene):
     slicer = slicer_scene
     series = make_series([0.0, 4.2, 8.4, 13.0])

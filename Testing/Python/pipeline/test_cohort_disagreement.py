@@ -35,6 +35,7 @@ def demo_results(tmp_path_factory):
     return run_cohort(DEMO_TABLE, out, CohortAnalysisSettings(**COLUMNS)).results
 
 
+@pytest.mark.slow
 def test_demo_cohort_numbers_equal_r(demo_results):
     ref = R["demo"]
     d = demo_results["disagreement"]
@@ -66,6 +67,7 @@ def test_demo_cohort_numbers_equal_r(demo_results):
     assert "not_computed" in demo_results["training_validation"]
 
 
+@pytest.mark.slow
 def test_validation_column_and_named_columns_equal_r(tmp_path):
     path = _small_with_outcome(tmp_path)
     results = run_cohort(path, tmp_path / "out", CohortAnalysisSettings(
@@ -95,6 +97,7 @@ def test_unreadable_validation_column_is_refused_naming_the_row(tmp_path):
         run_cohort(path, tmp_path / "out", CohortAnalysisSettings(**COLUMNS, cell_fraction="tcf"))
 
 
+@pytest.mark.slow
 def test_missing_columns_are_not_computed_with_a_reason(tmp_path):
     path = _small_with_outcome(tmp_path)
     table = pd.read_csv(path).drop(columns=["tumour_volume_ml", "n_biopsies", "tumour_cell_fraction"])

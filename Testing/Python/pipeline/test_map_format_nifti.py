@@ -95,6 +95,7 @@ def test_nibabel_reads_the_ras_affine_of_the_dce_grid(written):
     np.testing.assert_array_equal(np.asarray(tumour.dataobj).transpose(2, 1, 0) > 0, result.tumour_mask)
 
 
+@pytest.mark.slow
 def test_the_image_command_writes_nifti(tmp_path):
     p = phantom.make_phantom(seed=9, **SMALL)
     phantom.write_phantom(p, tmp_path / "phantom")

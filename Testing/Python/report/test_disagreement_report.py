@@ -49,6 +49,7 @@ def report(tmp_path_factory):
     return out, (out / "index.html").read_text(encoding="utf-8"), json.loads((out / "report.json").read_text())
 
 
+@pytest.mark.slow
 def test_every_analysis_has_its_figure_as_png_and_svg(report):
     out, page, record = report
     assert record["sections"]["disagreement"]["notes"] == []
@@ -82,6 +83,7 @@ def test_the_page_shows_r_numbers_of_the_demo_cohort(report):
     assert all(name in split for name in ("all", "training", "validation"))
 
 
+@pytest.mark.slow
 def test_missing_parts_are_said_not_drawn(tmp_path):
     batch = tmp_path / "batch"
     table = pd.read_csv(DEMO_TABLE).drop(columns=["tumour_volume_ml", "tumour_cell_fraction"])
